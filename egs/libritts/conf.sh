@@ -1,0 +1,14 @@
+# egs/libritts: LibriTTS (585 h, 24 kHz, sentence-segmented, original-case text), the corpus the other
+# open VALL-E recipes train on. All of it is labeled: stage 3 force-aligns it with the hybrid ASR.
+# Sourced by run.sh after option parsing: $dl_dir, $data_dir and $exp_dir are set.
+# Already have the data? Pass --dl-dir, or symlink it at data/libritts/download/LibriTTS.
+
+corpus_source=download
+corpora="libritts"
+libritts_dir=$dl_dir/LibriTTS
+libritts_parts="train-clean-100 train-clean-360 train-other-500 dev-clean test-clean"
+
+labeled_train_parts="train-clean-100 train-clean-360 train-other-500"
+unlabeled_parts=""
+dev_parts="dev-clean"
+test_parts="test-clean"

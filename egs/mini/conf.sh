@@ -1,0 +1,30 @@
+# egs/mini: the embedded corpus. Stage 0 synthesizes it offline with espeak-ng, in the real
+# LibriSpeech (labeled) and LibriLight (unlabeled) layouts, with the synthesizer's own phone and
+# word timings kept aside under $dl_dir/ground_truth/ for measuring alignment accuracy.
+# Sourced by run.sh after option parsing: $dl_dir, $data_dir and $exp_dir are set.
+
+corpus_source=synthesize        # synthesize | download | manual
+corpora="librispeech librilight"
+librispeech_dir=$dl_dir/LibriSpeech
+librispeech_parts="train-clean-100 dev-clean test-clean"
+librilight_dir=$dl_dir/librilight
+librilight_parts="small medium large"
+
+# Size of the synthesized corpus (speakers are espeak-ng voice/variant/pitch/rate settings).
+# The defaults give ~1,000 utterances, ~1.6 h, 19 speakers, in ~30 s on 2 cores.
+mini_seed=2301
+mini_train_speakers=10          # train-clean-100
+mini_train_utts_per_speaker=80
+mini_dev_speakers=2             # dev-clean (held out)
+mini_dev_utts_per_speaker=15
+mini_test_speakers=2            # test-clean (held out)
+mini_test_utts_per_speaker=20
+mini_unlabeled_speakers="3 1 1" # LibriLight small, medium, large
+mini_unlabeled_files_per_speaker=3
+mini_unlabeled_sentences_per_file=10
+
+# Roles of the parts in later stages.
+labeled_train_parts="train-clean-100"
+unlabeled_parts="small medium large"
+dev_parts="dev-clean"
+test_parts="test-clean"

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# VALL-E recipe (arXiv 2301.02111), Kaldi/icefall style: each stage reads the previous stage's
+# artifacts from disk and writes its own, so any stage can be rerun alone.
+#
+#   ./run.sh                                    # the mini recipe, end to end
+#   ./run.sh --recipe librispeech --stage 0 --stop-stage 1 --nj 16
+#
+# Stages: 0 download/synthesize corpora, 1 lhotse manifests, 2 lang, 3 hybrid DNN-HMM phone
+# alignment, 4 EnCodec tokens, 5 AR training, 6 NAR training, 7 synthesis + evaluation.
+# Artifacts: data/<recipe>/{download,manifests,lang,aligned,tokens}, exp/<recipe>/{align,ar,nar,synth,log}.
+set -euo pipefail
+
+recipe=mini
+stage=0
+stop_stage=7
+nj=2
+force=false
+dl_dir=""
+data_dir=""
+exp_dir=""
+option_docs=(
+  "recipe|recipe under egs/: mini, librispeech, libritts, or your own"
+  "stage|first stage to run (0-7)"
+  "stop_stage|last stage to run (0-7)"
+  "nj|number of parallel jobs"
+  "force|redo stages that are already done (their .done markers are ignored)"
+  "dl_dir|corpus directory (empty: data/<recipe>/download); point it at data you already have"
+  "data_dir|data artifacts (empty: data/<recipe>)"
+  "exp_dir|experiment artifacts and logs (empty: exp/<recipe>)"
+)
+usage="Usage: $0 [options]
+Runs stages --stage..--stop-stage of the VALL-E recipe egs/<recipe>.
+Stages: 0 corpora, 1 manifests, 2 lang, 3 alignment, 4 EnCodec tokens, 5 AR, 6 NAR, 7 synthesis."
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$root/utils/parse_options.sh"
+. "$root/utils/lib.sh"
+
+[ $# -eq 0 ] || die "unexpected argument '$1' (options start with --; see $0 --help)"
+for n in stage stop_stage nj; do
+  [[ ${!n} =~ ^[0-9]+$ ]] || die "--${n//_/-} must be a non-negative integer, got '${!n}'"
+done
+[ "$nj" -ge 1 ] || die "--nj must be at least 1"
+[ "$stage" -le "$stop_stage" ] || die "--stage $stage is after --stop-stage $stop_stage"
+
+# User paths are relative to where run.sh was called from; then work from the repo root.
+abspath() { case $1 in /*|"") echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+dl_dir=$(abspath "$dl_dir"); data_dir=$(abspath "$data_dir"); exp_dir=$(abspath "$exp_dir")
+cd "$root"
+data_dir=${data_dir:-data/$recipe}
+exp_dir=${exp_dir:-exp/$recipe}
+dl_dir=${dl_dir:-$data_dir/download}
+
+[ -f "egs/$recipe/conf.sh" ] || die "no recipe '$recipe': expected egs/$recipe/conf.sh (have: $(ls egs | tr '\n' ' '))"
+. "egs/$recipe/conf.sh"
+
+utils/setup_env.sh
+. ./path.sh
+
+mkdir -p "$exp_dir/log"
+log "recipe=$recipe stages $stage..$stop_stage nj=$nj force=$force"
+log "dl_dir=$dl_dir data_dir=$data_dir exp_dir=$exp_dir"
+
+# corpus_var CORPUS FIELD: value of ${CORPUS}_${FIELD} from conf.sh (empty when unset).
+corpus_var() { local v="${1}_${2}"; echo "${!v:-}"; }
+
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+if run_stage 0; then
+  log "Stage 0: corpora ($corpora) into $dl_dir"
+  if stage_done "$dl_dir/.done"; then
+    log "Stage 0 already done ($dl_dir/.done); --force redoes it"
+  else
+    case $corpus_source in
+      synthesize)
+        python local/make_mini_corpus.py \
+          --out-dir "$dl_dir" --seed "$mini_seed" \
+          --train-speakers "$mini_train_speakers" --train-utts-per-speaker "$mini_train_utts_per_speaker" \
+          --dev-speakers "$mini_dev_speakers" --dev-utts-per-speaker "$mini_dev_utts_per_speaker" \
+          --test-speakers "$mini_test_speakers" --test-utts-per-speaker "$mini_test_utts_per_speaker" \
+          --unlabeled-speakers "$mini_unlabeled_speakers" \
+          --unlabeled-files-per-speaker "$mini_unlabeled_files_per_speaker" \
+          --unlabeled-sentences-per-file "$mini_unlabeled_sentences_per_file" \
+          --nj "$nj" --log-file "$exp_dir/log/stage0_corpus.log"
+        ;;
+      download|manual)
+        for c in $corpora; do
+          python local/download_corpus.py --corpus "$c" --corpus-dir "$(corpus_var "$c" dir)" \
+            --parts "$(corpus_var "$c" parts)" --method "$corpus_source" \
+            --log-file "$exp_dir/log/stage0_download_$c.log"
+        done
+        ;;
+      *) die "egs/$recipe/conf.sh: corpus_source must be synthesize, download or manual, got '$corpus_source'" ;;
+    esac
+    mark_done "$dl_dir/.done"
+  fi
+fi
+
+if run_stage 1; then
+  log "Stage 1: lhotse manifests into $data_dir/manifests"
+  if stage_done "$data_dir/manifests/.done"; then
+    log "Stage 1 already done ($data_dir/manifests/.done); --force redoes it"
+  else
+    for c in $corpora; do
+      require_path "$(corpus_var "$c" dir)" 0 "the $c corpus"
+    done
+    for c in $corpora; do
+      prepare_fn=$(corpus_var "$c" prepare)
+      python local/prepare_manifests.py --corpus "$c" --corpus-dir "$(corpus_var "$c" dir)" \
+        --parts "$(corpus_var "$c" parts)" ${prepare_fn:+--prepare-fn "$prepare_fn"} \
+        --output-dir "$data_dir/manifests" --nj "$nj" --log-file "$exp_dir/log/stage1_manifests_$c.log"
+    done
+    python local/summarize_manifests.py --manifest-dir "$data_dir/manifests" \
+      --output "$data_dir/manifests/summary.txt"
+    mark_done "$data_dir/manifests/.done"
+  fi
+fi
+
+not_implemented() {
+  die "stage $1 ($2) is not implemented yet; run up to --stop-stage $(( $1 - 1 ))"
+}
+if run_stage 2; then
+  require_path "$data_dir/manifests/.done" 1 "finished manifests"
+  not_implemented 2 "lang: normalization, lexicon, phone table"
+fi
+if run_stage 3; then
+  require_path "$data_dir/lang/.done" 2 "the lang directory"
+  not_implemented 3 "hybrid DNN-HMM phone alignment"
+fi
+if run_stage 4; then
+  require_path "$data_dir/manifests/.done" 1 "finished manifests"
+  not_implemented 4 "EnCodec tokens"
+fi
+if run_stage 5; then
+  require_path "$data_dir/tokens/.done" 4 "EnCodec tokens"
+  not_implemented 5 "AR training"
+fi
+if run_stage 6; then
+  require_path "$data_dir/tokens/.done" 4 "EnCodec tokens"
+  not_implemented 6 "NAR training"
+fi
+if run_stage 7; then
+  require_path "$exp_dir/nar/.done" 6 "a trained NAR model"
+  not_implemented 7 "synthesis and evaluation"
+fi
+
+log "Done: stages $stage..$stop_stage of recipe $recipe"

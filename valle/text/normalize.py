@@ -1,0 +1,158 @@
+"""English text normalization: written form -> spoken words.
+
+Two views of one sentence:
+  * ``normalize_spoken``: numbers, currency, times, ordinals and abbreviations expanded to words;
+    case and punctuation kept, because a synthesizer uses them for prosody (the mini corpus feeds
+    this form to espeak-ng).
+  * ``to_transcript``: the LibriSpeech convention, i.e. the spoken form upper-cased, with
+    punctuation removed except apostrophes inside words ("DIDN'T", "CAPTAIN'S").
+Numbers follow how LibriSpeech transcribes readings: "1984" -> "NINETEEN EIGHTY FOUR",
+"42" -> "FORTY TWO" (no hyphens), "$3.50" -> "THREE DOLLARS AND FIFTY CENTS".
+"""
+import re
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+_ORDINAL_WORDS = {"one": "first", "two": "second", "three": "third", "five": "fifth",
+                  "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
+
+ABBREVIATIONS = {
+    "mr": "Mister", "mrs": "Missus", "ms": "Miss", "dr": "Doctor", "st": "Saint", "jr": "Junior",
+    "sr": "Senior", "prof": "Professor", "capt": "Captain", "gen": "General", "col": "Colonel",
+    "lt": "Lieutenant", "sgt": "Sergeant", "mt": "Mount", "vs": "versus", "etc": "et cetera",
+    "ft": "Fort", "rev": "Reverend", "hon": "Honorable", "no": "number",
+}
+
+
+def number_to_words(n: int) -> str:
+    """Cardinal number in words, e.g. 1205 -> 'one thousand two hundred five'."""
+    if n < 0:
+        return "minus " + number_to_words(-n)
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        return _ONES[hundreds] + " hundred" + ("" if rest == 0 else " " + number_to_words(rest))
+    for scale, name in _SCALES:
+        if n >= scale:
+            high, rest = divmod(n, scale)
+            return number_to_words(high) + " " + name + ("" if rest == 0 else " " + number_to_words(rest))
+    raise AssertionError(n)
+
+
+def ordinal_to_words(n: int) -> str:
+    """1 -> 'first', 22 -> 'twenty second', 100 -> 'one hundredth'."""
+    words = number_to_words(n).split()
+    last = words[-1]
+    if last in _ORDINAL_WORDS:
+        words[-1] = _ORDINAL_WORDS[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return " ".join(words)
+
+
+def year_to_words(n: int) -> str:
+    """Years as read aloud: 1984 -> 'nineteen eighty four', 1900 -> 'nineteen hundred',
+    2005 -> 'two thousand five', 2024 -> 'twenty twenty four'."""
+    if 2000 <= n <= 2009 or not 1000 <= n <= 2099:
+        return number_to_words(n)
+    high, low = divmod(n, 100)
+    if low == 0:
+        return number_to_words(high) + " hundred"
+    if low < 10:
+        return number_to_words(high) + " oh " + number_to_words(low)
+    return number_to_words(high) + " " + number_to_words(low)
+
+
+def _currency(m: "re.Match") -> str:
+    unit, cents_unit = ("dollar", "cent") if m.group(1) == "$" else ("pound", "penny")
+    whole = int(m.group(2).replace(",", ""))
+    cents = int(m.group(3)) if m.group(3) else 0
+    parts = []
+    if whole or not cents:
+        parts.append(f"{number_to_words(whole)} {unit}{'' if whole == 1 else 's'}")
+    if cents:
+        plural = "pence" if cents_unit == "penny" else "cents"
+        parts.append(f"{number_to_words(cents)} {cents_unit if cents == 1 else plural}")
+    return " and ".join(parts)
+
+
+def _time(m: "re.Match") -> str:
+    hours, minutes = int(m.group(1)), int(m.group(2))
+    if minutes == 0:
+        return f"{number_to_words(hours)} o'clock"
+    if minutes < 10:
+        return f"{number_to_words(hours)} oh {number_to_words(minutes)}"
+    return f"{number_to_words(hours)} {number_to_words(minutes)}"
+
+
+def _decimal(m: "re.Match") -> str:
+    whole, frac = m.group(1).replace(",", ""), m.group(2)
+    return number_to_words(int(whole)) + " point " + " ".join(_ONES[int(d)] for d in frac)
+
+
+def _plain_number(m: "re.Match") -> str:
+    text = m.group(0)
+    n = int(text.replace(",", ""))
+    if "," not in text and len(text) == 4 and 1000 <= n <= 2099:
+        return year_to_words(n)
+    return number_to_words(n)
+
+
+_ABBREV_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.(?=\s|$)", re.IGNORECASE)
+_CURRENCY_RE = re.compile(r"([$£])(\d[\d,]*)(?:\.(\d{2}))?\b")
+_PERCENT_RE = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?%")
+_TIME_RE = re.compile(r"\b(\d{1,2}):(\d{2})\b")
+_ORDINAL_RE = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
+_DECIMAL_RE = re.compile(r"\b(\d[\d,]*)\.(\d+)\b")
+_NUMBER_RE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
+
+
+def _abbreviation(m: "re.Match") -> str:
+    word = ABBREVIATIONS[m.group(1).lower()]
+    # "No." is "number" only before a digit ("No. 5"); elsewhere it is the word "no" + full stop.
+    if m.group(1).lower() == "no":
+        rest = m.string[m.end():].lstrip()
+        if not rest[:1].isdigit():
+            return m.group(0)
+    return word
+
+
+def normalize_spoken(text: str) -> str:
+    """Expand numbers and abbreviations into words; keep case and punctuation."""
+    text = _ABBREV_RE.sub(_abbreviation, text)
+    text = text.replace("&", " and ")
+    text = _CURRENCY_RE.sub(_currency, text)
+    text = _PERCENT_RE.sub(lambda m: _decimal_or_int(m.group(1)) + " percent", text)
+    text = _TIME_RE.sub(_time, text)
+    text = _ORDINAL_RE.sub(lambda m: ordinal_to_words(int(m.group(1))), text)
+    text = _DECIMAL_RE.sub(_decimal, text)
+    text = _NUMBER_RE.sub(_plain_number, text)
+    # A dash between clauses is a pause; a hyphen inside a compound just separates the words.
+    text = re.sub(r"\s*(?:--|[\u2013\u2014]|\s-\s)\s*", ", ", text)
+    text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _decimal_or_int(number: str) -> str:
+    m = _DECIMAL_RE.fullmatch(number)
+    return _decimal(m) if m else number_to_words(int(number.replace(",", "")))
+
+
+_NON_WORD_RE = re.compile(r"[^A-Z0-9' ]+")
+
+
+def to_transcript(text: str) -> str:
+    """LibriSpeech-style transcript: upper case, words only, apostrophes inside words kept."""
+    spoken = normalize_spoken(text).upper()
+    spoken = spoken.replace("\u2019", "'")
+    spoken = _NON_WORD_RE.sub(" ", spoken)
+    words = [w.strip("'") for w in spoken.split()]
+    return " ".join(w for w in words if w)
