@@ -18,6 +18,7 @@ force=false
 dl_dir=""
 data_dir=""
 exp_dir=""
+conf=""
 option_docs=(
   "recipe|recipe under egs/: mini, librispeech, libritts, or your own"
   "stage|first stage to run (0-7)"
@@ -27,6 +28,7 @@ option_docs=(
   "dl_dir|corpus directory (empty: data/<recipe>/download); point it at data you already have"
   "data_dir|data artifacts (empty: data/<recipe>)"
   "exp_dir|experiment artifacts and logs (empty: exp/<recipe>)"
+  "conf|extra conf file sourced after egs/<recipe>/conf.sh, overriding its settings (e.g. fewer parts)"
 )
 usage="Usage: $0 [options]
 Runs stages --stage..--stop-stage of the VALL-E recipe egs/<recipe>.
@@ -45,7 +47,7 @@ done
 
 # User paths are relative to where run.sh was called from; then work from the repo root.
 abspath() { case $1 in /*|"") echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-dl_dir=$(abspath "$dl_dir"); data_dir=$(abspath "$data_dir"); exp_dir=$(abspath "$exp_dir")
+dl_dir=$(abspath "$dl_dir"); data_dir=$(abspath "$data_dir"); exp_dir=$(abspath "$exp_dir"); conf=$(abspath "$conf")
 cd "$root"
 data_dir=${data_dir:-data/$recipe}
 exp_dir=${exp_dir:-exp/$recipe}
@@ -53,6 +55,10 @@ dl_dir=${dl_dir:-$data_dir/download}
 
 [ -f "egs/$recipe/conf.sh" ] || die "no recipe '$recipe': expected egs/$recipe/conf.sh (have: $(ls egs | tr '\n' ' '))"
 . "egs/$recipe/conf.sh"
+if [ -n "$conf" ]; then
+  [ -f "$conf" ] || die "--conf $conf: no such file"
+  . "$conf"
+fi
 
 utils/setup_env.sh
 . ./path.sh

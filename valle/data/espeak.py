@@ -6,7 +6,9 @@ the output stream). Those events are the ground truth the mini corpus keeps for 
 accuracy: no forced aligner is involved.
 
 libespeak-ng is a process-wide singleton (one voice, one callback), so ``Espeak`` is initialized
-once per process; parallel synthesis uses processes, not threads.
+once per process; parallel synthesis uses processes, not threads. Its output also depends on what
+the process synthesized before (wave generator state carries over, and it draws from libc's
+rand()): for reproducible audio, synthesize the same texts in the same order in a fresh process.
 """
 import ctypes
 import ctypes.util
@@ -119,6 +121,7 @@ class Espeak:
         self._chunks: List[np.ndarray] = []
         # (kind, sample, text_position, length, phoneme name) in the order espeak reports them
         self._events: List[Tuple[int, int, int, int, str]] = []
+        self._libc = ctypes.CDLL(None)  # the process's libc, whose rand() espeak-ng uses
         self._callback = _Callback(self._on_audio)  # keep a reference: C holds only the pointer
         self._lib.espeak_SetSynthCallback(self._callback)
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
@@ -134,6 +137,10 @@ class Espeak:
                 self._events.append((e.type, e.sample, e.text_position, e.length, name))
             i += 1
         return 0
+
+    def seed(self, value: int) -> None:
+        """Seed libc's rand(), which espeak-ng draws from while synthesizing."""
+        self._libc.srand(ctypes.c_uint(value))
 
     def set_voice(self, voice: Voice) -> None:
         if self._lib.espeak_SetVoiceByName(voice.name.encode()) != 0:

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import random
 import shutil
@@ -119,6 +120,7 @@ def _to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 def _synthesize_text(voice: Voice, r: random.Random, num_sentences: int, retries: int = 20):
     """Speak ``num_sentences`` generated sentences; redraw a sentence whose timings espeak garbles."""
     espeak = Espeak.get()
+    espeak.seed(r.getrandbits(31))
     for attempt in range(retries):
         written = " ".join(sentence(r) for _ in range(num_sentences))
         spoken = normalize_spoken(written)
@@ -257,6 +259,10 @@ def _merge_pauses(phones: list) -> list:
 
 # ---------------------------------------------------------------------------------------------
 
+def _run_jobs(jobs) -> List[dict]:
+    return [fn(job) for fn, job in jobs]
+
+
 def _jobs(config: MiniCorpusConfig, speakers: Sequence[Speaker], root: Path):
     per_speaker = {"train-clean-100": config.train_utts_per_speaker, "dev-clean": config.dev_utts_per_speaker,
                    "test-clean": config.test_utts_per_speaker}
@@ -305,11 +311,23 @@ def build_mini_corpus(out_dir: Path, config: MiniCorpusConfig, num_jobs: int = 1
     for job in labeled + unlabeled:
         Path(job[3]).parent.mkdir(parents=True, exist_ok=True)
 
-    with ProcessPoolExecutor(num_jobs) as pool:
-        ls_rows = list(tqdm(pool.map(_make_utterance, labeled, chunksize=8), total=len(labeled),
-                            desc="LibriSpeech-style utterances"))
-        ll_rows = list(tqdm(pool.map(_make_long_file, unlabeled), total=len(unlabeled),
-                            desc="LibriLight-style files"))
+    # espeak-ng's output depends on what the process synthesized before (wave generator state, libc
+    # rand()). For a corpus that is the same whatever --nj is, each speaker is synthesized in a
+    # fresh process, in a fixed order: forkserver children do not inherit the caller's espeak state.
+    by_speaker: Dict[str, list] = {}
+    for job in labeled:
+        by_speaker.setdefault(job[1].id, []).append((_make_utterance, job))
+    for job in unlabeled:
+        by_speaker.setdefault(job[1].id, []).append((_make_long_file, job))
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    rows = []
+    with ProcessPoolExecutor(num_jobs, mp_context=context, max_tasks_per_child=1) as pool:
+        for speaker_rows in tqdm(pool.map(_run_jobs, by_speaker.values()), total=len(by_speaker),
+                                 desc="Synthesizing speakers"):
+            rows.extend(speaker_rows)
+    ls_rows = [r for r in rows if r["part"] in ("train-clean-100", "dev-clean", "test-clean")]
+    ll_rows = [r for r in rows if r["part"] in LIBRILIGHT_SUBSETS]
 
     # Transcripts, one trans.txt per chapter, as in LibriSpeech.
     chapters: Dict[Path, List[str]] = {}
@@ -353,7 +371,7 @@ def summarize(ls_rows, ll_rows, speakers) -> dict:
         p["files"] += 1
         p["hours"] += row["duration"] / 3600
         p["speakers"].add(row["speaker"])
-        p["words"] += len(row["words"])
+        p["words"] += sum(len(w[0].split()) for w in row["words"])
     for p in parts.values():
         p["speakers"] = len(p["speakers"])
         p["hours"] = round(p["hours"], 4)

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Stage 0 for downloadable (or user-provided) corpora.
+
+Input:  --corpus NAME, --corpus-dir DIR, --parts "p1 p2 ...", --method download|manual
+Output: DIR/<part>/... for every part. Parts already present are used as they are (never
+        downloaded again, never modified). With --method manual nothing is downloaded: the parts
+        must already be there (your own corpus, see egs/template).
+Exit status 1 with a message (no traceback) when a download fails or a part is missing.
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from valle.data.corpora import CorpusError, DownloadError, check_manual_corpus, download_corpus
+from valle.utils.logging import setup_logging
+
+
+def get_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--corpus-dir", type=Path, required=True)
+    p.add_argument("--parts", required=True, help="space-separated part names")
+    p.add_argument("--method", choices=("download", "manual"), default="download")
+    p.add_argument("--base-url", default=None, help="override the download server (mirrors)")
+    p.add_argument("--log-file", default=None)
+    return p.parse_args()
+
+
+def main():
+    args = get_args()
+    setup_logging(args.log_file)
+    parts = args.parts.split()
+    try:
+        if args.method == "manual":
+            check_manual_corpus(args.corpus, args.corpus_dir, parts)
+            logging.info(f"{args.corpus}: all parts present in {args.corpus_dir}")
+        else:
+            fetched = download_corpus(args.corpus, args.corpus_dir, parts, base_url=args.base_url)
+            logging.info(f"{args.corpus}: {len(parts) - len(fetched)} parts present, {len(fetched)} downloaded")
+    except (CorpusError, DownloadError) as e:
+        logging.error(str(e))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

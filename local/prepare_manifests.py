@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Stage 1: lhotse manifests for one corpus.
+
+Input:  --corpus-dir DIR with one folder per part (layout of --corpus, or of --prepare-fn)
+Output: --output-dir/<corpus>_recordings_<part>.jsonl.gz, <corpus>_supervisions_<part>.jsonl.gz,
+        cuts_<part>.jsonl.gz (one cut per recording), skipped_<corpus>.tsv (audio left out, and why)
+Unreadable, empty or truncated audio is skipped and listed; a missing or empty corpus directory or
+part stops the stage with a message naming it.
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from valle.data.corpora import CorpusError, load_prepare_fn, prepare_corpus
+from valle.utils.logging import setup_logging
+
+
+def get_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", required=True, help="librispeech, librilight, libritts, or your corpus's name")
+    p.add_argument("--corpus-dir", type=Path, required=True)
+    p.add_argument("--parts", required=True, help="space-separated part names")
+    p.add_argument("--output-dir", type=Path, required=True)
+    p.add_argument("--prepare-fn", default=None,
+                   help="'file.py:function' or 'module:function' with lhotse's prepare_* signature "
+                        "(default: the built-in one for --corpus)")
+    p.add_argument("--nj", type=int, default=1)
+    p.add_argument("--log-file", default=None)
+    return p.parse_args()
+
+
+def main():
+    args = get_args()
+    setup_logging(args.log_file)
+    try:
+        prepare_fn = load_prepare_fn(args.prepare_fn) if args.prepare_fn else None
+        stats = prepare_corpus(args.corpus, args.corpus_dir, args.parts.split(), args.output_dir,
+                               prepare_fn=prepare_fn, num_jobs=args.nj)
+    except (CorpusError, FileNotFoundError, AttributeError, ValueError) as e:
+        logging.error(f"{args.corpus}: {e}")
+        sys.exit(1)
+    for part, s in stats.items():
+        logging.info(f"{args.corpus}/{part}: {s.recordings} recordings, {s.supervisions} supervisions, "
+                     f"{s.speakers} speakers, {s.hours:.3f} h")
+
+
+if __name__ == "__main__":
+    main()
