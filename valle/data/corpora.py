@@ -14,6 +14,7 @@ A new corpus needs one prepare function with lhotse's signature
 ``prepare(corpus_dir, dataset_parts, output_dir=None, num_jobs=1) -> {part: {"recordings",
 "supervisions"}}``, passed as ``"path/to/file.py:function"`` or ``"package.module:function"``.
 """
+import functools
 import importlib
 import importlib.util
 import json
@@ -220,16 +221,20 @@ def check_audio_file(path: Path) -> Optional[str]:
     try:
         if path.stat().st_size == 0:
             return "empty file (0 bytes)"
-        with sf.SoundFile(str(path)) as f:
-            if f.frames <= 0:
-                return "no audio samples"
-            tail = min(f.frames, 1024)
-            f.seek(f.frames - tail)
-            got = len(f.read(tail))
-            if got < tail:
-                return f"truncated: header says {f.frames} samples, data ends early"
+        f = sf.SoundFile(str(path))
     except Exception as e:  # soundfile raises LibsndfileError/RuntimeError/TypeError on bad files
         return f"unreadable: {type(e).__name__}: {e}"
+    with f:
+        if f.frames <= 0:
+            return "no audio samples"
+        tail = min(f.frames, 1024)
+        try:
+            f.seek(f.frames - tail)
+            got = len(f.read(tail))
+        except Exception as e:
+            return f"truncated or corrupt: header says {f.frames} samples, decoding the end failed ({e})"
+        if got < tail:
+            return f"truncated: header says {f.frames} samples, data ends early"
     return None
 
 
@@ -279,6 +284,7 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
     """
     from lhotse import CutSet
     from lhotse.qa import fix_manifests, validate_recordings_and_supervisions
+    from lhotse.utils import fastcopy
 
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
     extra_check = KNOWN_CORPORA[corpus].check_file if corpus in KNOWN_CORPORA else None
@@ -317,10 +323,13 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
                                   f"from {corpus_dir / part} (is the layout right?)")
             recordings, supervisions = manifests[part]["recordings"], manifests[part]["supervisions"]
             if source_dir != corpus_dir:  # point the sources back at the real corpus, not the symlinks
-                recordings = recordings.map(lambda r: _rebase_sources(r, source_dir, corpus_dir))
+                recordings = recordings.map(functools.partial(_rebase_sources, old_root=source_dir,
+                                                              new_root=corpus_dir))
             recordings, supervisions = fix_manifests(recordings, supervisions)
             validate_recordings_and_supervisions(recordings, supervisions)
+            # One cut per recording (LibriLight files stay whole), named after it.
             cuts = CutSet.from_manifests(recordings=recordings, supervisions=supervisions)
+            cuts = CutSet.from_cuts(fastcopy(c, id=c.recording_id) for c in cuts)
             with atomic_path(output_dir / f"{corpus}_recordings_{part}.jsonl.gz") as f:
                 recordings.to_file(f)
             with atomic_path(output_dir / f"{corpus}_supervisions_{part}.jsonl.gz") as f:

@@ -1,0 +1,61 @@
+"""Stage 0 for downloadable corpora, exercised offline with the mini corpus laid out the same way."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from valle.data.corpora import CorpusError, DownloadError, download_corpus, part_is_present
+
+# Nothing listens on the discard port of loopback: a real network failure, at once.
+DEAD_URL = "http://127.0.0.1:9"
+
+
+def snapshot(directory):
+    return {p: p.stat().st_mtime_ns for p in directory.rglob("*")}
+
+
+def test_present_parts_are_used_as_they_are(tiny_corpus):
+    before = snapshot(tiny_corpus / "LibriSpeech")
+    fetched = download_corpus("librispeech", tiny_corpus / "LibriSpeech",
+                              ["train-clean-100", "dev-clean", "test-clean"], base_url=DEAD_URL)
+    assert fetched == []
+    assert download_corpus("librilight", tiny_corpus / "librilight", ["small", "medium", "large"],
+                           base_url=DEAD_URL) == []
+    assert snapshot(tiny_corpus / "LibriSpeech") == before  # nothing touched, no .completed added
+
+
+@pytest.mark.parametrize("corpus,folder,part", [("librispeech", "LibriSpeech", "dev-clean"),
+                                                ("libritts", "LibriTTS", "dev-clean"),
+                                                ("librilight", "librilight", "small")])
+def test_network_failure_is_a_clear_message(tmp_path, corpus, folder, part):
+    with pytest.raises(DownloadError) as e:
+        download_corpus(corpus, tmp_path / folder, [part], base_url=DEAD_URL)
+    assert f"could not download {corpus}/{part}" in str(e.value)
+    assert f"put (or symlink) it at {tmp_path / folder / part}" in str(e.value)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size == 0]  # no empty litter
+
+
+def test_download_script_exits_1_without_traceback(tmp_path):
+    p = subprocess.run([sys.executable, str(REPO / "local" / "download_corpus.py"), "--corpus", "librispeech",
+                        "--corpus-dir", str(tmp_path / "LibriSpeech"), "--parts", "dev-clean",
+                        "--base-url", DEAD_URL], capture_output=True, text=True)
+    assert p.returncode == 1
+    assert "could not download librispeech/dev-clean" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_unknown_parts_and_misnamed_folders(tmp_path):
+    with pytest.raises(CorpusError, match="has no parts \\['train-clean-99'\\]"):
+        download_corpus("librispeech", tmp_path / "LibriSpeech", ["train-clean-99"])
+    with pytest.raises(CorpusError, match="downloads into a folder named LibriSpeech"):
+        download_corpus("librispeech", tmp_path / "ls", ["dev-clean"], base_url=DEAD_URL)
+    with pytest.raises(CorpusError, match="no downloader for corpus 'mine'"):
+        download_corpus("mine", tmp_path, ["a"])
+
+
+def test_part_is_present(tmp_path):
+    assert not part_is_present(tmp_path, "dev-clean")
+    (tmp_path / "dev-clean" / "1").mkdir(parents=True)
+    assert not part_is_present(tmp_path, "dev-clean")  # a folder without audio is not the part
+    (tmp_path / "dev-clean" / "1" / "x.flac").write_bytes(b"")
+    assert part_is_present(tmp_path, "dev-clean")

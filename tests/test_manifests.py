@@ -1,0 +1,175 @@
+"""Stage 1: manifests that match the corpus; bad audio skipped and listed; clear errors."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from lhotse import load_manifest
+
+from valle.data.corpora import (CorpusError, check_audio_file, load_prepare_fn, prepare_corpus,
+                                summarize_manifests)
+
+LS_PARTS = ["train-clean-100", "dev-clean", "test-clean"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("manifests")
+    ls = prepare_corpus("librispeech", tiny_corpus / "LibriSpeech", LS_PARTS, out, num_jobs=2)
+    ll = prepare_corpus("librilight", tiny_corpus / "librilight", ["small", "medium", "large"], out, num_jobs=2)
+    return out, ls, ll
+
+
+def test_librispeech_manifests_match_the_corpus(tiny_corpus, prepared):
+    out, stats, _ = prepared
+    for part in LS_PARTS:
+        recordings = load_manifest(out / f"librispeech_recordings_{part}.jsonl.gz")
+        supervisions = load_manifest(out / f"librispeech_supervisions_{part}.jsonl.gz")
+        cuts = load_manifest(out / f"cuts_{part}.jsonl.gz")
+        flacs = {p.stem: p for p in (tiny_corpus / "LibriSpeech" / part).rglob("*.flac")}
+        assert {r.id for r in recordings} == set(flacs) == {c.id for c in cuts}
+        transcripts = {}
+        for t in (tiny_corpus / "LibriSpeech" / part).rglob("*.trans.txt"):
+            transcripts.update(line.split(" ", 1) for line in t.read_text().splitlines())
+        for s in supervisions:
+            assert s.text == transcripts[s.id]
+            assert s.speaker == s.id.split("-")[0]
+        for r in recordings:
+            assert r.sampling_rate == 16000
+            assert r.duration == pytest.approx(sf.info(str(flacs[r.id])).duration, abs=1e-3)
+            assert Path(r.sources[0].source).resolve() == flacs[r.id].resolve()
+        assert stats[part].recordings == len(flacs)
+    assert (out / "skipped_librispeech.tsv").read_text() == ""
+
+
+def test_librilight_cuts_keep_whole_files_with_vad_segments(tiny_corpus, prepared):
+    import json
+    out, _, stats = prepared
+    for part in ("small", "medium", "large"):
+        cuts = load_manifest(out / f"cuts_{part}.jsonl.gz")
+        assert len(cuts) == 1
+        cut = cuts[0]
+        meta = json.loads((tiny_corpus / "librilight" / (cut.recording_id + ".json")).read_text())
+        assert cut.duration == pytest.approx(cut.recording.duration)
+        assert [(round(s.start, 3), round(s.end, 3)) for s in cut.supervisions] == \
+            [(round(s, 3), round(e, 3)) for s, e in meta["voice_activity"]]
+        assert stats[part].speakers == 1
+
+
+def test_summary_table(prepared):
+    out, _, _ = prepared
+    table = summarize_manifests(out)
+    lines = {tuple(l.split()[:2]): l.split() for l in table.splitlines()}
+    row = lines["librispeech", "train-clean-100"]
+    assert row[2:5] == ["32", "32", "8"]  # recordings, segments, speakers
+    assert ("librilight", "small") in lines
+    assert "skipped audio files of librispeech: 0" in table
+
+
+def _copy_corpus(tiny_corpus, tmp_path, name):
+    dst = tmp_path / name
+    shutil.copytree(tiny_corpus / name, dst)
+    return dst
+
+
+def test_bad_audio_is_skipped_counted_and_named(tiny_corpus, tmp_path):
+    corpus = _copy_corpus(tiny_corpus, tmp_path, "LibriSpeech")
+    flacs = sorted((corpus / "train-clean-100").rglob("*.flac"))
+    truncated, garbage, empty = flacs[0], flacs[1], flacs[2]
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    garbage.write_bytes(b"this is not a flac file" * 100)
+    empty.write_bytes(b"")
+    out = tmp_path / "manifests"
+    stats = prepare_corpus("librispeech", corpus, LS_PARTS, out, num_jobs=2)
+    assert stats["train-clean-100"].recordings == 32 - 3
+    skipped = dict(line.split("\t") for line in (out / "skipped_librispeech.tsv").read_text().splitlines())
+    assert set(skipped) == {str(truncated), str(garbage), str(empty)}
+    assert skipped[str(truncated)].startswith("truncated")
+    assert skipped[str(garbage)].startswith("unreadable")
+    assert skipped[str(empty)].startswith("empty file")
+    recordings = load_manifest(out / "librispeech_recordings_train-clean-100.jsonl.gz")
+    for r in recordings:  # the sources point at the real corpus, not at a temporary view of it
+        assert Path(r.sources[0].source).parent.parent.parent.parent == corpus
+        r.load_audio()
+    assert "skipped audio files of librispeech: 3" in summarize_manifests(out)
+
+
+def test_librilight_file_without_metadata_is_skipped(tiny_corpus, tmp_path):
+    corpus = _copy_corpus(tiny_corpus, tmp_path, "librilight")
+    flac = next((corpus / "medium").rglob("*.flac"))
+    extra = flac.with_name("99_extra.flac")
+    shutil.copy(flac, extra)  # audio without its .json
+    out = tmp_path / "manifests"
+    stats = prepare_corpus("librilight", corpus, ["small", "medium", "large"], out)
+    assert stats["medium"].recordings == 1
+    assert "no metadata file 99_extra.json" in (out / "skipped_librilight.tsv").read_text()
+
+
+def test_audio_without_transcript_is_reported(tiny_corpus, tmp_path):
+    corpus = _copy_corpus(tiny_corpus, tmp_path, "LibriSpeech")
+    flac = next((corpus / "dev-clean").rglob("*.flac"))
+    orphan = flac.with_name("9999-99-0000.flac")
+    shutil.copy(flac, orphan)
+    out = tmp_path / "manifests"
+    prepare_corpus("librispeech", corpus, LS_PARTS, out)
+    assert f"{orphan}\tnot in the corpus's transcripts" in (out / "skipped_librispeech.tsv").read_text()
+
+
+def test_missing_or_empty_corpus_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusError, match=f"corpus directory {tmp_path / 'nope'} does not exist"):
+        prepare_corpus("librispeech", tmp_path / "nope", LS_PARTS, tmp_path / "out")
+    (tmp_path / "LibriSpeech" / "dev-clean").mkdir(parents=True)
+    with pytest.raises(CorpusError, match="librispeech/dev-clean: no audio files under"):
+        prepare_corpus("librispeech", tmp_path / "LibriSpeech", ["dev-clean"], tmp_path / "out")
+    with pytest.raises(CorpusError, match="unknown corpus 'mine'"):
+        prepare_corpus("mine", tmp_path / "LibriSpeech", ["dev-clean"], tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_interrupted_prepare_leaves_no_partial_manifest(tiny_corpus, tmp_path):
+    calls = []
+
+    def prepare_then_die(corpus_dir, dataset_parts, output_dir=None, num_jobs=1):
+        from valle.data.corpora import prepare_librispeech
+        manifests = prepare_librispeech(corpus_dir, dataset_parts, num_jobs=num_jobs)
+
+        class Exploding(dict):  # the second part's manifests blow up while being written
+            def __getitem__(self, key):
+                calls.append(key)
+                if len(calls) > 2:
+                    raise KeyboardInterrupt
+                return dict.__getitem__(self, key)
+        return {part: (m if i == 0 else Exploding(m)) for i, (part, m) in enumerate(manifests.items())}
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        prepare_corpus("librispeech", tiny_corpus / "LibriSpeech", LS_PARTS, out, prepare_fn=prepare_then_die)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["cuts_train-clean-100.jsonl.gz", "librispeech_recordings_train-clean-100.jsonl.gz",
+                     "librispeech_supervisions_train-clean-100.jsonl.gz"]
+    for p in out.iterdir():
+        load_manifest(p)
+
+
+def test_check_audio_file_accepts_other_formats(tmp_path):
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(8000, np.float32) + 0.1, 8000)
+    assert check_audio_file(wav) is None
+    stereo = tmp_path / "b.flac"
+    sf.write(stereo, np.zeros((44100, 2), np.float32), 44100)
+    assert check_audio_file(stereo) is None
+
+
+def test_load_prepare_fn(tmp_path):
+    from valle.data.corpora import prepare_libritts
+    assert load_prepare_fn("valle.data.corpora:prepare_libritts") is prepare_libritts
+    mod = tmp_path / "mine.py"
+    mod.write_text("def prepare(corpus_dir, dataset_parts, output_dir=None, num_jobs=1):\n    return 42\n")
+    assert load_prepare_fn(f"{mod}:prepare")(None, []) == 42
+    with pytest.raises(ValueError, match="must look like"):
+        load_prepare_fn("no_colon")
+    with pytest.raises(AttributeError, match="no function 'nope'"):
+        load_prepare_fn(f"{mod}:nope")
+    with pytest.raises(FileNotFoundError):
+        load_prepare_fn(f"{tmp_path}/absent.py:prepare")
