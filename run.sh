@@ -72,11 +72,26 @@ corpus_var() { local v="${1}_${2}"; echo "${!v:-}"; }
 
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
+# The .done marker of each stage, in the folder holding its outputs.
+markers=("$dl_dir/.done" "$data_dir/manifests/.done" "$data_dir/lang/.done" "$data_dir/aligned/.done"
+         "$data_dir/tokens/.done" "$exp_dir/ar/.done" "$exp_dir/nar/.done" "$exp_dir/synth/.done")
+# A stage that runs changes the inputs of every later stage: their results are no longer current.
+invalidate_after() {
+  local n
+  for ((n = $1 + 1; n < ${#markers[@]}; n++)); do
+    if [ -f "${markers[$n]}" ]; then
+      log "stage $1 ran again: stage $n must be redone too (removing ${markers[$n]})"
+      rm -f "${markers[$n]}"
+    fi
+  done
+}
+
 if run_stage 0; then
   log "Stage 0: corpora ($corpora) into $dl_dir"
-  if stage_done "$dl_dir/.done"; then
-    log "Stage 0 already done ($dl_dir/.done); --force redoes it"
+  if stage_done "${markers[0]}"; then
+    log "Stage 0 already done (${markers[0]}); --force redoes it"
   else
+    invalidate_after 0
     case $corpus_source in
       synthesize)
         python local/make_mini_corpus.py \
@@ -98,15 +113,16 @@ if run_stage 0; then
         ;;
       *) die "egs/$recipe/conf.sh: corpus_source must be synthesize, download or manual, got '$corpus_source'" ;;
     esac
-    mark_done "$dl_dir/.done"
+    mark_done "${markers[0]}"
   fi
 fi
 
 if run_stage 1; then
   log "Stage 1: lhotse manifests into $data_dir/manifests"
-  if stage_done "$data_dir/manifests/.done"; then
-    log "Stage 1 already done ($data_dir/manifests/.done); --force redoes it"
+  if stage_done "${markers[1]}"; then
+    log "Stage 1 already done (${markers[1]}); --force redoes it"
   else
+    invalidate_after 1
     for c in $corpora; do
       require_path "$(corpus_var "$c" dir)" 0 "the $c corpus"
     done
@@ -118,7 +134,7 @@ if run_stage 1; then
     done
     python local/summarize_manifests.py --manifest-dir "$data_dir/manifests" \
       --output "$data_dir/manifests/summary.txt"
-    mark_done "$data_dir/manifests/.done"
+    mark_done "${markers[1]}"
   fi
 fi
 
@@ -126,27 +142,27 @@ not_implemented() {
   die "stage $1 ($2) is not implemented yet; run up to --stop-stage $(( $1 - 1 ))"
 }
 if run_stage 2; then
-  require_path "$data_dir/manifests/.done" 1 "finished manifests"
+  require_path "${markers[1]}" 1 "finished manifests"
   not_implemented 2 "lang: normalization, lexicon, phone table"
 fi
 if run_stage 3; then
-  require_path "$data_dir/lang/.done" 2 "the lang directory"
+  require_path "${markers[2]}" 2 "the lang directory"
   not_implemented 3 "hybrid DNN-HMM phone alignment"
 fi
 if run_stage 4; then
-  require_path "$data_dir/manifests/.done" 1 "finished manifests"
+  require_path "${markers[1]}" 1 "finished manifests"
   not_implemented 4 "EnCodec tokens"
 fi
 if run_stage 5; then
-  require_path "$data_dir/tokens/.done" 4 "EnCodec tokens"
+  require_path "${markers[4]}" 4 "EnCodec tokens"
   not_implemented 5 "AR training"
 fi
 if run_stage 6; then
-  require_path "$data_dir/tokens/.done" 4 "EnCodec tokens"
+  require_path "${markers[4]}" 4 "EnCodec tokens"
   not_implemented 6 "NAR training"
 fi
 if run_stage 7; then
-  require_path "$exp_dir/nar/.done" 6 "a trained NAR model"
+  require_path "${markers[6]}" 6 "a trained NAR model"
   not_implemented 7 "synthesis and evaluation"
 fi
 

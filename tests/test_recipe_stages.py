@@ -46,6 +46,16 @@ def test_stage_selection_rerun_and_force(tmp_path, tiny_conf):
         "stage0_corpus.log", "stage1_manifests_librilight.log", "stage1_manifests_librispeech.log"]
 
 
+def test_redoing_a_stage_invalidates_the_later_ones(tmp_path, tiny_conf):
+    common = ["--conf", tiny_conf, *recipe_dirs(tmp_path)]
+    run_recipe("--stage", 0, "--stop-stage", 1, *common)
+    out = run_recipe("--stage", 0, "--stop-stage", 0, "--force", *common).stdout
+    assert "stage 1 must be redone too" in out
+    assert not (tmp_path / "data" / "manifests" / ".done").exists()
+    out = run_recipe("--stage", 1, "--stop-stage", 1, *common).stdout
+    assert "already done" not in out and (tmp_path / "data" / "manifests" / ".done").is_file()
+
+
 def test_stage_without_its_inputs_names_the_stage_that_makes_them(tmp_path, tiny_conf):
     p = run_recipe("--stage", 1, "--stop-stage", 1, "--conf", tiny_conf, *recipe_dirs(tmp_path), check=False)
     assert p.returncode != 0

@@ -50,6 +50,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # the normal build elsewhere; an open range would pull gigabytes of CUDA packages instead.
   "${pip[@]}" "torch==2.13.0" >&2
   "${pip[@]}" -r "$root/requirements.txt" >&2
+  # encodec declares torchaudio as a dependency; PyPI's torchaudio is a CUDA build that fails to load
+  # against CPU torch and, once installed, breaks lhotse's audio loading. encodec uses it only for
+  # helpers we do not call (see valle/codec/encodec.py), so it is installed without dependencies.
+  "${pip[@]}" --no-deps "encodec==0.1.1" >&2
   echo "$want" > "$stamp"
   say "virtualenv ready"
 fi
