@@ -19,6 +19,7 @@ dl_dir=""
 data_dir=""
 exp_dir=""
 conf=""
+codec_checkpoint=""
 option_docs=(
   "recipe|recipe under egs/: mini, librispeech, libritts, or your own"
   "stage|first stage to run (0-7)"
@@ -28,6 +29,7 @@ option_docs=(
   "dl_dir|corpus directory (empty: data/<recipe>/download); point it at data you already have"
   "data_dir|data artifacts (empty: data/<recipe>)"
   "exp_dir|experiment artifacts and logs (empty: exp/<recipe>)"
+  "codec_checkpoint|real EnCodec 24 kHz weights (empty: torch hub cache, download, else a corpus-fitted random codec)"
   "conf|extra conf file sourced after egs/<recipe>/conf.sh, overriding its settings (e.g. fewer parts)"
 )
 usage="Usage: $0 [options]
@@ -48,6 +50,7 @@ done
 # User paths are relative to where run.sh was called from; then work from the repo root.
 abspath() { case $1 in /*|"") echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 dl_dir=$(abspath "$dl_dir"); data_dir=$(abspath "$data_dir"); exp_dir=$(abspath "$exp_dir"); conf=$(abspath "$conf")
+codec_checkpoint=$(abspath "$codec_checkpoint")
 cd "$root"
 data_dir=${data_dir:-data/$recipe}
 exp_dir=${exp_dir:-exp/$recipe}
@@ -150,8 +153,24 @@ if run_stage 3; then
   not_implemented 3 "hybrid DNN-HMM phone alignment"
 fi
 if run_stage 4; then
+  log "Stage 4: EnCodec codes into $data_dir/tokens"
   require_path "${markers[1]}" 1 "finished manifests"
-  not_implemented 4 "EnCodec tokens"
+  if stage_done "${markers[4]}"; then
+    log "Stage 4 already done (${markers[4]}); --force redoes it"
+  else
+    invalidate_after 4
+    tokens=$data_dir/tokens
+    [ "$force" = true ] && rm -rf "$tokens"  # shards are resumable; --force starts over
+    fit_cuts=()
+    for p in $labeled_train_parts; do fit_cuts+=("$data_dir/manifests/cuts_$p.jsonl.gz"); done
+    python local/prepare_codec.py --out "$tokens/codec.pt" --codec-checkpoint "$codec_checkpoint" \
+      --bandwidth "${codec_bandwidth:-6.0}" --fit-cuts "${fit_cuts[@]}" --threads "$nj" \
+      --log-file "$exp_dir/log/stage4_codec.log"
+    python local/extract_codes.py --manifest-dir "$data_dir/manifests" --codec "$tokens/codec.pt" \
+      --parts "$labeled_train_parts $unlabeled_parts $dev_parts $test_parts" --out-dir "$tokens" \
+      --nj "$nj" --log-file "$exp_dir/log/stage4_codes.log"
+    mark_done "${markers[4]}"
+  fi
 fi
 if run_stage 5; then
   require_path "${markers[4]}" 4 "EnCodec tokens"

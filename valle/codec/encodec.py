@@ -135,15 +135,17 @@ def _num_codebooks(model, bandwidth: float) -> int:
     return model.quantizer.get_num_quantizers_for_bandwidth(model.frame_rate, bandwidth)
 
 
-def load_codec(checkpoint: Optional[Union[str, Path]] = None, bandwidth: float = 6.0, device: str = "cpu",
+def load_codec(checkpoint: Optional[Union[str, Path]] = None, bandwidth: Optional[float] = None, device: str = "cpu",
                allow_download: bool = True, download_timeout: float = 20.0) -> Optional[Codec]:
     """The real EnCodec (or a codec saved by ``Codec.save``), or None when no weights are reachable.
 
     ``checkpoint`` given: it must load (a missing or unreadable file is an error, not a fallback).
-    Otherwise the torch hub cache, then a download (when ``allow_download``).
+    Otherwise the torch hub cache, then a download (when ``allow_download``). ``bandwidth`` None:
+    the one a saved codec was made with, else 6 kbps (8 codebooks, as in VALL-E).
     """
     if checkpoint is not None:
         return _codec_from_file(Path(checkpoint), bandwidth, device)
+    bandwidth = 6.0 if bandwidth is None else bandwidth
     cached = Path(torch.hub.get_dir()) / "checkpoints" / CHECKPOINT_NAME
     if cached.is_file():
         return _codec_from_file(cached, bandwidth, device)
@@ -163,7 +165,7 @@ def load_codec(checkpoint: Optional[Union[str, Path]] = None, bandwidth: float =
     return None
 
 
-def _codec_from_file(path: Path, bandwidth: float, device: str) -> Codec:
+def _codec_from_file(path: Path, bandwidth: Optional[float], device: str) -> Codec:
     if not path.is_file():
         raise FileNotFoundError(f"codec checkpoint {path} does not exist")
     try:
@@ -177,13 +179,14 @@ def _codec_from_file(path: Path, bandwidth: float, device: str) -> Codec:
         info = CodecInfo(**obj["info"])
         state = obj["state_dict"]
     else:  # a state dict as published with EnCodec
+        bandwidth = 6.0 if bandwidth is None else bandwidth
         info = CodecInfo(True, str(path), bandwidth, _num_codebooks(model, bandwidth))
         state = obj
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise ValueError(f"{path} is not an EnCodec 24 kHz checkpoint: {e}") from e
-    if info.bandwidth != bandwidth:
+    if bandwidth is not None and info.bandwidth != bandwidth:
         info = CodecInfo(**{**asdict(info), "bandwidth": bandwidth, "num_codebooks": _num_codebooks(model, bandwidth)})
     return Codec(model, info, device)
 
@@ -227,7 +230,7 @@ def _nearest(x: torch.Tensor, centroids: torch.Tensor, chunk: int):
 
 @torch.no_grad()
 def fit_random_codec(waveforms: Iterable[np.ndarray], bandwidth: float = 6.0, seed: int = 0,
-                     max_frames: int = 60000, kmeans_iters: int = 20, device: str = "cpu") -> Codec:
+                     max_frames: int = 20000, kmeans_iters: int = 10, device: str = "cpu") -> Codec:
     """Random-init EnCodec 24 kHz whose residual codebooks are k-means fits of its own encoder's
     latents on ``waveforms`` (24 kHz mono), layer by layer on the residuals, as RVQ is trained."""
     torch.manual_seed(seed)
