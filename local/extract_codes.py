@@ -29,6 +29,7 @@ def get_args():
     p.add_argument("--nj", type=int, default=1, help="worker processes")
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads per worker")
     p.add_argument("--device", default=d.device, help="cpu or cuda")
+    p.add_argument("--dtype", default=d.dtype, choices=("float32", "float64"))
     p.add_argument("--batch-seconds", type=float, default=d.batch_seconds,
                    help="padded audio per encoder call; 0 = one cut at a time (fastest on CPU, see bench/)")
     p.add_argument("--shard-seconds", type=float, default=d.shard_seconds, help="audio per resumable shard")
@@ -46,7 +47,8 @@ def main():
         logging.error(f"expected cuts {missing} (stage 1 makes them)")
         sys.exit(1)
     config = TokenizeConfig(batch_seconds=args.batch_seconds, shard_seconds=args.shard_seconds,
-                            max_chunk_seconds=args.max_chunk_seconds, threads=args.threads, device=args.device)
+                            max_chunk_seconds=args.max_chunk_seconds, threads=args.threads, device=args.device,
+                            dtype=args.dtype)
     summaries = tokenize_parts(parts, args.codec, args.out_dir, args.nj, config)
     num_codebooks = load_codec(args.codec).num_codebooks
     total_bad = 0

@@ -30,7 +30,8 @@ def get_args():
     p.add_argument("--bandwidth", type=float, default=6.0, help="kbps: 1.5, 3, 6 (VALL-E), 12 or 24")
     p.add_argument("--allow-download", default="true", choices=("true", "false"))
     p.add_argument("--fit-cuts", nargs="*", default=[], help="cut manifests whose audio fits a random codec")
-    p.add_argument("--fit-frames", type=int, default=20000, help="latent frames (75 per second) for k-means")
+    p.add_argument("--fit-frames", type=int, default=16000,
+                   help="latent frames (75 per second) for k-means; at least 8192")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--log-file", default=None)
@@ -65,7 +66,11 @@ def main():
                     audio, _ = load_cut_audio(cut)
                     if audio is not None:
                         yield audio
-        codec = fit_random_codec(waveforms(), args.bandwidth, seed=args.seed, max_frames=args.fit_frames)
+        try:
+            codec = fit_random_codec(waveforms(), args.bandwidth, seed=args.seed, max_frames=args.fit_frames)
+        except ValueError as e:
+            logging.error(f"cannot fit a random codec on {args.fit_cuts}: {e}")
+            sys.exit(1)
         banner = "#" * 100
         logging.warning(f"\n{banner}\n# NO REAL ENCODEC WEIGHTS: using a RANDOMLY INITIALIZED EnCodec whose codebooks were "
                         f"fitted\n# to {codec.info.fitted_on_seconds:.0f} s of this corpus. Codes are consistent and "

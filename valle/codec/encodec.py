@@ -14,6 +14,7 @@ import math
 import socket
 import sys
 import types
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Union
@@ -28,6 +29,7 @@ CODEBOOK_SIZE = 1024
 CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"
 CHECKPOINT_URL = f"https://dl.fbaipublicfiles.com/encodec/v0/{CHECKPOINT_NAME}"
 FORMAT_VERSION = 1
+MIN_FIT_FRAMES = 8192
 
 
 @contextlib.contextmanager
@@ -80,10 +82,12 @@ class CodecInfo:
 
 
 class Codec:
-    def __init__(self, model: torch.nn.Module, info: CodecInfo, device: Union[str, torch.device] = "cpu"):
-        self.model = model.to(device).eval()
+    def __init__(self, model: torch.nn.Module, info: CodecInfo, device: Union[str, torch.device] = "cpu",
+                 dtype: torch.dtype = torch.float32):
+        self.model = model.to(device=device, dtype=dtype).eval()
         self.info = info
         self.device = torch.device(device)
+        self.dtype = dtype
         self.model.set_target_bandwidth(info.bandwidth)
 
     @property
@@ -100,15 +104,17 @@ class Codec:
         """1-D float waveforms at 24 kHz -> int16 codes [T_i, K] each, T_i = ceil(len_i / 320).
 
         The batch is right-padded with zeros. The 24 kHz EnCodec is causal (convolutions padded on
-        the left, a unidirectional LSTM), so padding after an utterance cannot change its frames;
-        only float rounding of batched kernels can (measured in bench/tokenize_speed.py and tested).
+        the left, a unidirectional LSTM), so padding after an utterance cannot change its frames: in
+        float64 batched and one-by-one codes are identical (tested). In float32, batched kernels round
+        differently and flip near-tie codebook choices: with the fitted random codec, under 1 % of
+        frames (measured in tests/test_codec.py); stage 4 encodes one cut at a time by default.
         """
         lengths = [len(w) for w in waveforms]
         if min(lengths) == 0:
             raise ValueError("empty waveform in batch")
-        batch = torch.zeros(len(waveforms), 1, max(lengths), dtype=torch.float32)
+        batch = torch.zeros(len(waveforms), 1, max(lengths), dtype=self.dtype)
         for i, w in enumerate(waveforms):
-            batch[i, 0, : len(w)] = torch.as_tensor(w, dtype=torch.float32)
+            batch[i, 0, : len(w)] = torch.as_tensor(w, dtype=self.dtype)
         codes, _ = self.model._encode_frame(batch.to(self.device))  # [B, K, T]; 24 kHz: no segmenting
         codes = codes.to("cpu", torch.int16).numpy()
         return [codes[i, :, : self.num_frames(n)].T.copy() for i, n in enumerate(lengths)]
@@ -117,18 +123,21 @@ class Codec:
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """int codes [T, K] -> float32 waveform at 24 kHz (length T * 320)."""
         codes = torch.as_tensor(np.asarray(codes, dtype=np.int64)).T[None].to(self.device)  # [1, K, T]
-        return self.model.decode([(codes, None)])[0, 0].cpu().numpy()
+        return self.model.decode([(codes, None)])[0, 0].float().cpu().numpy()
 
     def save(self, path: Union[str, Path]) -> None:
         from valle.utils.io import atomic_path
 
         with atomic_path(path) as tmp:
+            state = {k: v.float() if v.is_floating_point() else v for k, v in self.model.state_dict().items()}
             torch.save({"format": "valle-codec", "format_version": FORMAT_VERSION, "info": asdict(self.info),
-                        "state_dict": self.model.state_dict()}, tmp)
+                        "state_dict": state}, tmp)
 
 
-def _new_model():
-    return encodec_model_class().encodec_model_24khz(pretrained=False)
+def new_model():
+    with warnings.catch_warnings():  # encodec uses torch.nn.utils.weight_norm, deprecated in torch 2.x
+        warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
+        return encodec_model_class().encodec_model_24khz(pretrained=False)
 
 
 def _num_codebooks(model, bandwidth: float) -> int:
@@ -136,7 +145,8 @@ def _num_codebooks(model, bandwidth: float) -> int:
 
 
 def load_codec(checkpoint: Optional[Union[str, Path]] = None, bandwidth: Optional[float] = None, device: str = "cpu",
-               allow_download: bool = True, download_timeout: float = 20.0) -> Optional[Codec]:
+               allow_download: bool = True, download_timeout: float = 20.0,
+               dtype: torch.dtype = torch.float32) -> Optional[Codec]:
     """The real EnCodec (or a codec saved by ``Codec.save``), or None when no weights are reachable.
 
     ``checkpoint`` given: it must load (a missing or unreadable file is an error, not a fallback).
@@ -144,11 +154,11 @@ def load_codec(checkpoint: Optional[Union[str, Path]] = None, bandwidth: Optiona
     the one a saved codec was made with, else 6 kbps (8 codebooks, as in VALL-E).
     """
     if checkpoint is not None:
-        return _codec_from_file(Path(checkpoint), bandwidth, device)
+        return _codec_from_file(Path(checkpoint), bandwidth, device, dtype)
     bandwidth = 6.0 if bandwidth is None else bandwidth
     cached = Path(torch.hub.get_dir()) / "checkpoints" / CHECKPOINT_NAME
     if cached.is_file():
-        return _codec_from_file(cached, bandwidth, device)
+        return _codec_from_file(cached, bandwidth, device, dtype)
     if allow_download:
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(download_timeout)
@@ -159,20 +169,20 @@ def load_codec(checkpoint: Optional[Union[str, Path]] = None, bandwidth: Optiona
             return None
         finally:
             socket.setdefaulttimeout(previous)
-        model = _new_model()
+        model = new_model()
         model.load_state_dict(state)
-        return Codec(model, CodecInfo(True, CHECKPOINT_URL, bandwidth, _num_codebooks(model, bandwidth)), device)
+        return Codec(model, CodecInfo(True, CHECKPOINT_URL, bandwidth, _num_codebooks(model, bandwidth)), device, dtype)
     return None
 
 
-def _codec_from_file(path: Path, bandwidth: Optional[float], device: str) -> Codec:
+def _codec_from_file(path: Path, bandwidth: Optional[float], device: str, dtype: torch.dtype) -> Codec:
     if not path.is_file():
         raise FileNotFoundError(f"codec checkpoint {path} does not exist")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise ValueError(f"cannot read codec checkpoint {path}: {type(e).__name__}: {e}") from e
-    model = _new_model()
+    model = new_model()
     if isinstance(obj, dict) and obj.get("format") == "valle-codec":
         if obj.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: codec format version {obj.get('format_version')}, expected {FORMAT_VERSION}")
@@ -188,7 +198,7 @@ def _codec_from_file(path: Path, bandwidth: Optional[float], device: str) -> Cod
         raise ValueError(f"{path} is not an EnCodec 24 kHz checkpoint: {e}") from e
     if bandwidth is not None and info.bandwidth != bandwidth:
         info = CodecInfo(**{**asdict(info), "bandwidth": bandwidth, "num_codebooks": _num_codebooks(model, bandwidth)})
-    return Codec(model, info, device)
+    return Codec(model, info, device, dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,14 +206,13 @@ def _codec_from_file(path: Path, bandwidth: Optional[float], device: str) -> Cod
 
 def kmeans(x: torch.Tensor, k: int, iters: int = 20, generator: Optional[torch.Generator] = None,
            chunk: int = 8192) -> torch.Tensor:
-    """Lloyd's k-means on rows of ``x`` [N, D]; distances by matmul in chunks (memory O(chunk * k)).
-
-    Empty clusters are re-seeded with the points farthest from their centroid.
+    """Lloyd's k-means on rows of ``x`` [N, D] from k-means++ seeds; distances by matmul in chunks
+    (memory O(chunk * k)). Empty clusters are re-seeded with the points farthest from their centroid.
     """
     n = x.shape[0]
     if n < k:
         raise ValueError(f"need at least {k} vectors to fit {k} codes, got {n}")
-    centroids = x[torch.randperm(n, generator=generator)[:k]].clone()
+    centroids = _kmeans_plus_plus(x, k, generator)
     for _ in range(iters):
         assign, dist = _nearest(x, centroids, chunk)
         counts = torch.bincount(assign, minlength=k)
@@ -213,6 +222,21 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 20, generator: Optional[torch.G
         empty = (~nonempty).nonzero().flatten()
         if len(empty):
             centroids[empty] = x[dist.topk(len(empty)).indices]
+    return centroids
+
+
+def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """Seeds drawn with probability proportional to the squared distance to the nearest seed so far."""
+    n = x.shape[0]
+    centroids = torch.empty(k, x.shape[1], dtype=x.dtype)
+    centroids[0] = x[torch.randint(n, (1,), generator=generator)]
+    closest = ((x - centroids[0]) ** 2).sum(1)
+    for j in range(1, k):
+        weights = closest.clamp(min=0)
+        index = torch.multinomial(weights, 1, generator=generator) if weights.sum() > 0 else \
+            torch.randint(n, (1,), generator=generator)
+        centroids[j] = x[index]
+        closest = torch.minimum(closest, ((x - centroids[j]) ** 2).sum(1))
     return centroids
 
 
@@ -230,11 +254,11 @@ def _nearest(x: torch.Tensor, centroids: torch.Tensor, chunk: int):
 
 @torch.no_grad()
 def fit_random_codec(waveforms: Iterable[np.ndarray], bandwidth: float = 6.0, seed: int = 0,
-                     max_frames: int = 20000, kmeans_iters: int = 10, device: str = "cpu") -> Codec:
+                     max_frames: int = 16000, kmeans_iters: int = 10, device: str = "cpu") -> Codec:
     """Random-init EnCodec 24 kHz whose residual codebooks are k-means fits of its own encoder's
     latents on ``waveforms`` (24 kHz mono), layer by layer on the residuals, as RVQ is trained."""
     torch.manual_seed(seed)
-    model = _new_model().to(device)
+    model = new_model().to(device)
     latents, seconds = [], 0.0
     for w in waveforms:
         z = model.encoder(torch.as_tensor(w, dtype=torch.float32, device=device)[None, None])  # [1, D, T]
@@ -243,6 +267,12 @@ def fit_random_codec(waveforms: Iterable[np.ndarray], bandwidth: float = 6.0, se
         if sum(len(l) for l in latents) >= max_frames:
             break
     x = torch.cat(latents)[:max_frames]
+    if len(x) < MIN_FIT_FRAMES:
+        # With few points per centroid, k-means leaves most residuals at exactly zero after a few
+        # layers and the deepest codebooks collapse to a handful of codes (measured: 6000 frames gave
+        # 5 distinct codes in codebook 8 on held-out audio; 12000 gave 760).
+        raise ValueError(f"need at least {MIN_FIT_FRAMES} latent frames ({MIN_FIT_FRAMES / FRAME_RATE:.0f} s of audio) "
+                         f"to fit {CODEBOOK_SIZE}-entry codebooks, got {len(x)}")
     generator = torch.Generator(device="cpu").manual_seed(seed)
     n_q = _num_codebooks(model, bandwidth)
     residual = x.clone()
