@@ -78,6 +78,14 @@ run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 # The .done marker of each stage, in the folder holding its outputs.
 markers=("$dl_dir/.done" "$data_dir/manifests/.done" "$data_dir/lang/.done" "$data_dir/aligned/.done"
          "$data_dir/tokens/.done" "$exp_dir/ar/.done" "$exp_dir/nar/.done" "$exp_dir/synth/.done")
+# stage_needed N: true when stage N must run (no .done, or --force); it then invalidates later stages.
+stage_needed() {
+  if stage_done "${markers[$1]}"; then
+    log "Stage $1 already done (${markers[$1]}); --force redoes it"
+    return 1
+  fi
+  invalidate_after "$1"
+}
 # A stage that runs changes the inputs of every later stage: their results are no longer current.
 invalidate_after() {
   local n
@@ -91,10 +99,7 @@ invalidate_after() {
 
 if run_stage 0; then
   log "Stage 0: corpora ($corpora) into $dl_dir"
-  if stage_done "${markers[0]}"; then
-    log "Stage 0 already done (${markers[0]}); --force redoes it"
-  else
-    invalidate_after 0
+  if stage_needed 0; then
     case $corpus_source in
       synthesize)
         python local/make_mini_corpus.py \
@@ -122,10 +127,7 @@ fi
 
 if run_stage 1; then
   log "Stage 1: lhotse manifests into $data_dir/manifests"
-  if stage_done "${markers[1]}"; then
-    log "Stage 1 already done (${markers[1]}); --force redoes it"
-  else
-    invalidate_after 1
+  if stage_needed 1; then
     for c in $corpora; do
       require_path "$(corpus_var "$c" dir)" 0 "the $c corpus"
     done
@@ -155,10 +157,7 @@ fi
 if run_stage 4; then
   log "Stage 4: EnCodec codes into $data_dir/tokens"
   require_path "${markers[1]}" 1 "finished manifests"
-  if stage_done "${markers[4]}"; then
-    log "Stage 4 already done (${markers[4]}); --force redoes it"
-  else
-    invalidate_after 4
+  if stage_needed 4; then
     tokens=$data_dir/tokens
     [ "$force" = true ] && rm -rf "$tokens"  # shards are resumable; --force starts over
     fit_cuts=()

@@ -10,6 +10,7 @@ Exit status 1 when the validation pass finds a bad array.
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def get_args():
     p.add_argument("--codec", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument("--nj", type=int, default=1, help="worker processes")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads per worker")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: cores / --nj)")
     p.add_argument("--device", default=d.device, help="cpu or cuda")
     p.add_argument("--dtype", default=d.dtype, choices=("float32", "float64"))
     p.add_argument("--batch-seconds", type=float, default=d.batch_seconds,
@@ -46,6 +47,8 @@ def main():
     if missing:
         logging.error(f"expected cuts {missing} (stage 1 makes them)")
         sys.exit(1)
+    if args.threads <= 0:
+        args.threads = max(1, (os.cpu_count() or 1) // args.nj)
     config = TokenizeConfig(batch_seconds=args.batch_seconds, shard_seconds=args.shard_seconds,
                             max_chunk_seconds=args.max_chunk_seconds, threads=args.threads, device=args.device,
                             dtype=args.dtype)
