@@ -59,3 +59,25 @@ def test_part_is_present(tmp_path):
     assert not part_is_present(tmp_path, "dev-clean")  # a folder without audio is not the part
     (tmp_path / "dev-clean" / "1" / "x.flac").write_bytes(b"")
     assert part_is_present(tmp_path, "dev-clean")
+
+
+def test_librispeech_recipe_on_data_already_there(tiny_corpus, tmp_path):
+    """egs/librispeech through run.sh on corpora in the real layouts, symlinked into --dl-dir as the
+    README suggests: nothing is downloaded (there is no network here), nothing in them is touched,
+    manifests are made."""
+    from conftest import recipe_dirs, run_recipe
+    conf = tmp_path / "parts.sh"
+    conf.write_text('librispeech_parts="train-clean-100 dev-clean test-clean"\n')
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    for name in ("LibriSpeech", "librilight"):
+        (dl / name).symlink_to(tiny_corpus / name)
+    before = snapshot(tiny_corpus)
+    out = run_recipe("--recipe", "librispeech", "--stage", 0, "--stop-stage", 1, "--dl-dir", dl,
+                     "--conf", conf, *recipe_dirs(tmp_path)).stdout
+    assert "librispeech: 3 parts present, 0 downloaded" in out
+    assert "librilight: 3 parts present, 0 downloaded" in out
+    assert "librispeech  train-clean-100" in out and "librilight   small" in out
+    assert (tmp_path / "data" / "manifests" / ".done").is_file()
+    assert (dl / ".done").is_file()
+    assert snapshot(tiny_corpus) == before
