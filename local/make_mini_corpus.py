@@ -8,7 +8,6 @@ Output: --out-dir/LibriSpeech/{train-clean-100,dev-clean,test-clean}/...   (flac
         --out-dir/MINI_CORPUS.json   (config and summary)
 """
 import argparse
-import json
 import logging
 import time
 from pathlib import Path

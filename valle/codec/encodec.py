@@ -22,6 +22,8 @@ from typing import Iterable, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from valle.utils.io import atomic_path
+
 SAMPLE_RATE = 24000
 HOP_LENGTH = 320  # samples per code frame
 FRAME_RATE = SAMPLE_RATE / HOP_LENGTH  # 75 Hz
@@ -126,8 +128,6 @@ class Codec:
         return self.model.decode([(codes, None)])[0, 0].float().cpu().numpy()
 
     def save(self, path: Union[str, Path]) -> None:
-        from valle.utils.io import atomic_path
-
         with atomic_path(path) as tmp:
             state = {k: v.float() if v.is_floating_point() else v for k, v in self.model.state_dict().items()}
             torch.save({"format": "valle-codec", "format_version": FORMAT_VERSION, "info": asdict(self.info),
@@ -259,12 +259,13 @@ def fit_random_codec(waveforms: Iterable[np.ndarray], bandwidth: float = 6.0, se
     latents on ``waveforms`` (24 kHz mono), layer by layer on the residuals, as RVQ is trained."""
     torch.manual_seed(seed)
     model = new_model().to(device)
-    latents, seconds = [], 0.0
+    latents, frames, seconds = [], 0, 0.0
     for w in waveforms:
         z = model.encoder(torch.as_tensor(w, dtype=torch.float32, device=device)[None, None])  # [1, D, T]
         latents.append(z[0].T)
+        frames += z.shape[-1]
         seconds += len(w) / SAMPLE_RATE
-        if sum(len(l) for l in latents) >= max_frames:
+        if frames >= max_frames:
             break
     x = torch.cat(latents)[:max_frames]
     if len(x) < MIN_FIT_FRAMES:

@@ -10,7 +10,6 @@ over ``num_jobs`` processes; at the end the shard manifests are joined into ``cu
 """
 import json
 import logging
-import math
 import multiprocessing
 import time
 from dataclasses import dataclass, field
@@ -240,7 +239,7 @@ def validate_part(tokens_cuts_path: Path, num_codebooks: int, tolerance_frames: 
         except Exception as e:
             bad.append((cut.id, f"cannot load codes: {type(e).__name__}: {e}"))
             continue
-        expected = math.ceil(round(cut.duration * SAMPLE_RATE) / HOP_LENGTH)
+        expected = Codec.num_frames(round(cut.duration * SAMPLE_RATE))
         if codes.dtype != np.int16:
             bad.append((cut.id, f"dtype {codes.dtype}, expected int16"))
         elif codes.ndim != 2 or codes.shape[1] != num_codebooks:

@@ -20,7 +20,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -128,14 +127,12 @@ def load_prepare_fn(spec: str) -> Callable:
 # ----------------------------------------------------------------------------------------------
 # Stage 0
 
-def _audio_files(directory: Path) -> List[Path]:
-    return sorted(p for p in directory.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+def _iter_audio_files(directory: Path):
+    return (p for p in Path(directory).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
 
 
 def part_is_present(corpus_dir: Path, part: str) -> bool:
-    part_dir = Path(corpus_dir) / part
-    return part_dir.is_dir() and any(
-        p.suffix.lower() in AUDIO_EXTENSIONS for p in part_dir.rglob("*"))
+    return any(_iter_audio_files(Path(corpus_dir) / part))
 
 
 def download_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], base_url: Optional[str] = None) -> List[str]:
@@ -273,7 +270,6 @@ class PartStats:
     supervisions: int
     speakers: int
     hours: float
-    speech_hours: float
 
 
 def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_dir: Path,
@@ -299,12 +295,13 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
         raise CorpusError(f"no parts of {corpus} requested")
     files = []
     for part in parts:
-        part_files = _audio_files(corpus_dir / part) if (corpus_dir / part).is_dir() else []
+        part_files = sorted(_iter_audio_files(corpus_dir / part))
         if not part_files:
             raise CorpusError(f"{corpus}/{part}: no audio files under {corpus_dir / part}")
         files.extend(part_files)
 
     bad = audit_audio(files, num_jobs, extra_check)
+    bad_paths = {p for p, _ in bad}
     for path, reason in bad:
         logging.warning(f"skipping {path}: {reason}")
     skipped: List[Tuple[str, str]] = [(str(p), r) for p, r in bad]
@@ -313,7 +310,7 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
         source_dir = corpus_dir
         if bad:
             logging.warning(f"{len(bad)} of {len(files)} audio files are unusable; preparing {corpus} without them")
-            source_dir = _shadow_tree(corpus_dir, parts, {p for p, _ in bad}, Path(tmp))
+            source_dir = _shadow_tree(corpus_dir, parts, bad_paths, Path(tmp))
         manifests = prepare_fn(source_dir, dataset_parts=list(parts), output_dir=None, num_jobs=num_jobs)
 
         stats, used = {}, set()
@@ -341,10 +338,8 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
             stats[part] = PartStats(
                 recordings=len(recordings), supervisions=len(supervisions),
                 speakers=len({s.speaker for s in supervisions}),
-                hours=sum(r.duration for r in recordings) / 3600,
-                speech_hours=sum(s.duration for s in supervisions) / 3600)
+                hours=sum(r.duration for r in recordings) / 3600)
 
-    bad_paths = {p for p, _ in bad}
     unused = [f for f in files if f not in bad_paths and os.path.realpath(f) not in used]
     for f in unused:
         skipped.append((str(f), "not in the corpus's transcripts/metadata (no supervision)"))
@@ -391,7 +386,7 @@ def summarize_manifests(manifest_dir: Path) -> str:
         lines.append(f"{corpus:<12} {part:<16} {n_rec:>10} {n_sup:>9} {n_spk:>8} {hours:>9.3f} {speech:>9.3f}")
     lines.append("-" * len(header))
     lines.append(f"{'total':<29} {sum(r[2] for r in rows):>10} {sum(r[3] for r in rows):>9} "
-                 f"{len(rows) and '':>8} {sum(r[5] for r in rows):>9.3f} {sum(r[6] for r in rows):>9.3f}")
+                 f"{'':>8} {sum(r[5] for r in rows):>9.3f} {sum(r[6] for r in rows):>9.3f}")
     for corpus, n in sorted(skipped.items()):
         lines.append(f"skipped audio files of {corpus}: {n}" + (f" (listed in skipped_{corpus}.tsv)" if n else ""))
     return "\n".join(lines) + "\n"

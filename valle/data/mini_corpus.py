@@ -326,8 +326,8 @@ def build_mini_corpus(out_dir: Path, config: MiniCorpusConfig, num_jobs: int = 1
         for speaker_rows in tqdm(pool.map(_run_jobs, by_speaker.values()), total=len(by_speaker),
                                  desc="Synthesizing speakers"):
             rows.extend(speaker_rows)
-    ls_rows = [r for r in rows if r["part"] in ("train-clean-100", "dev-clean", "test-clean")]
     ll_rows = [r for r in rows if r["part"] in LIBRILIGHT_SUBSETS]
+    ls_rows = [r for r in rows if r["part"] not in LIBRILIGHT_SUBSETS]
 
     # Transcripts, one trans.txt per chapter, as in LibriSpeech.
     chapters: Dict[Path, List[str]] = {}
