@@ -147,12 +147,32 @@ not_implemented() {
   die "stage $1 ($2) is not implemented yet; run up to --stop-stage $(( $1 - 1 ))"
 }
 if run_stage 2; then
+  log "Stage 2: lang directory (lexicon, phone table, BPE over phones) into $data_dir/lang"
   require_path "${markers[1]}" 1 "finished manifests"
-  not_implemented 2 "lang: normalization, lexicon, phone table"
+  if stage_needed 2; then
+    python local/prepare_lang.py --manifest-dir "$data_dir/manifests" \
+      --parts "$labeled_train_parts $dev_parts $test_parts" --lang-dir "$data_dir/lang" \
+      --phone-set "${phone_set:-arpabet}" --g2p-languages "${g2p_languages:-en-us}" \
+      --bpe-vocab-size "${bpe_vocab_size:-500}" --bpe-parts "$labeled_train_parts" \
+      --log-file "$exp_dir/log/stage2_lang.log"
+    mark_done "${markers[2]}"
+  fi
 fi
 if run_stage 3; then
+  log "Stage 3: hybrid DNN-HMM phone alignment into $data_dir/aligned (models under $exp_dir/align)"
   require_path "${markers[2]}" 2 "the lang directory"
-  not_implemented 3 "hybrid DNN-HMM phone alignment"
+  require_path "${markers[1]}" 1 "finished manifests"
+  if stage_needed 3; then
+    rm -rf "$exp_dir/align"  # its steps resume within one run; a new run of the stage starts clean
+    python local/align.py --lang-dir "$data_dir/lang" --manifest-dir "$data_dir/manifests" \
+      --exp-dir "$exp_dir/align" --aligned-dir "$data_dir/aligned" \
+      --train-parts "$labeled_train_parts" --labeled-parts "$dev_parts $test_parts" \
+      --unlabeled-parts "$unlabeled_parts" --engine "${align_engine:-auto}" \
+      --gmm-iters "${gmm_iters:-20}" --total-gauss "${gmm_total_gauss:-1000}" \
+      --dnn-epochs "${dnn_epochs:-8}" --dnn-frame-shift "${dnn_frame_shift:-10}" \
+      --log-file "$exp_dir/log/stage3_align.log"
+    mark_done "${markers[3]}"
+  fi
 fi
 if run_stage 4; then
   log "Stage 4: EnCodec codes into $data_dir/tokens"

@@ -18,3 +18,8 @@ labeled_train_parts="train-clean-100 train-clean-360 train-other-500"
 unlabeled_parts="small medium large"
 dev_parts="dev-clean"
 test_parts="test-clean"
+
+# Stage 2 (lang): CMUdict phones (as Kaldi's LibriSpeech recipe); espeak-ng G2P for words it lacks.
+phone_set=arpabet
+g2p_languages="en-us"
+bpe_vocab_size=500

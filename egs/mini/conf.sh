@@ -28,3 +28,16 @@ labeled_train_parts="train-clean-100"
 unlabeled_parts="small medium large"
 dev_parts="dev-clean"
 test_parts="test-clean"
+
+# Stage 2 (lang). The mini corpus is espeak-ng speech, so its lexicon is espeak-ng's own phonemes
+# (IPA), with American and British variants: the same inventory as the ground truth, scored phone by phone.
+phone_set=ipa                   # arpabet (CMUdict + G2P for OOVs) | ipa (espeak-ng phonemes)
+g2p_languages="en-us en-gb"     # espeak-ng voices used for G2P (ipa: one variant each)
+bpe_vocab_size=500
+
+# Stage 3 (hybrid ASR alignment).
+align_engine=auto               # auto (k2 when it imports, else Kaldi) | kaldi | k2
+gmm_iters=20
+gmm_total_gauss=1000
+dnn_epochs=8
+dnn_frame_shift=10              # 10 (DNN at every input phase, GMM graphs) | 30 (the paper's frame shift)

@@ -18,3 +18,8 @@ labeled_train_parts="train"
 unlabeled_parts=""
 dev_parts="dev"
 test_parts="test"
+
+# Stage 2 (lang): CMUdict phones (as Kaldi's LibriSpeech recipe); espeak-ng G2P for words it lacks.
+phone_set=arpabet
+g2p_languages="en-us"
+bpe_vocab_size=500

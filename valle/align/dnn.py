@@ -1,0 +1,167 @@
+"""The DNN of the hybrid DNN-HMM: a TDNN (1-D convolutions over fbank frames) with frame subsampling.
+
+Input: 40-dim fbank at 10 ms. Output: one pdf distribution every ``subsampling`` frames (3 -> 30 ms,
+the paper's frame shift). Output frame i is centred on input frame ``subsampling * i``.
+Trained with frame cross-entropy on labels taken from the GMM alignment at those centre frames.
+For decoding, log posteriors minus log priors (scaled likelihoods, Kaldi's nnet-am) feed the HMM.
+"""
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class DnnConfig:
+    feat_dim: int = 40
+    hidden: int = 256
+    num_layers: int = 5
+    subsampling: int = 3
+    dropout: float = 0.1
+    epochs: int = 8
+    lr: float = 2e-3
+    batch_frames: int = 12000       # input frames per batch
+    chunk_frames: int = 300         # training chunks of 3 s (random offsets)
+    prior_floor: float = 1e-5
+    seed: int = 0
+
+
+class TdnnAcousticModel(nn.Module):
+    def __init__(self, cfg: DnnConfig, num_pdfs: int):
+        super().__init__()
+        h = cfg.hidden
+        layers = [nn.Conv1d(cfg.feat_dim, h, 5, padding=2), nn.ReLU(), nn.BatchNorm1d(h),
+                  nn.Conv1d(h, h, 3, stride=cfg.subsampling, padding=1), nn.ReLU(), nn.BatchNorm1d(h)]
+        for i in range(cfg.num_layers - 2):
+            d = 1 if i % 2 == 0 else 2
+            layers += [nn.Conv1d(h, h, 3, padding=d, dilation=d), nn.ReLU(), nn.BatchNorm1d(h), nn.Dropout(cfg.dropout)]
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Conv1d(h, num_pdfs, 1)
+        self.cfg, self.num_pdfs = cfg, num_pdfs
+
+    def num_out_frames(self, num_in: int) -> int:
+        return (num_in - 1) // self.cfg.subsampling + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> logits [B, ceil(T / subsampling), num_pdfs]."""
+        return self.out(self.body(x.transpose(1, 2))).transpose(1, 2)
+
+
+def subsample_labels(frame_labels: np.ndarray, subsampling: int) -> np.ndarray:
+    """Labels at the centre input frame of each output frame."""
+    return frame_labels[::subsampling]
+
+
+def _batches(items: List[Tuple[torch.Tensor, np.ndarray]], cfg: DnnConfig, rng: random.Random):
+    chunks = []
+    s = cfg.subsampling
+    for feats, labels in items:
+        T = len(feats)
+        off = rng.randrange(s, cfg.chunk_frames, s) if T > cfg.chunk_frames else 0  # new cut points each epoch
+        starts = [0] + list(range(off, T, cfg.chunk_frames)) if off else [0]
+        if not off:
+            starts = list(range(0, T, cfg.chunk_frames))
+        for a, b in zip(starts, starts[1:] + [T]):
+            if b - a >= s * 4:
+                chunks.append((a, b, feats, labels))
+    rng.shuffle(chunks)
+    per = max(1, cfg.batch_frames // cfg.chunk_frames)
+    for i in range(0, len(chunks), per):
+        group = chunks[i:i + per]
+        T = max(b - a for a, b, _, _ in group)
+        x = torch.zeros(len(group), T, group[0][2].shape[1])
+        y = torch.full((len(group), (T - 1) // s + 1), -100, dtype=torch.long)
+        for k, (a, b, f, lab) in enumerate(group):
+            x[k, : b - a] = f[a:b]
+            sub = lab[a:b][::s]
+            y[k, : len(sub)] = torch.from_numpy(sub)
+        yield x, y
+
+
+def train_dnn(items: Dict[str, Tuple[torch.Tensor, np.ndarray]], num_pdfs: int, cfg: DnnConfig,
+              valid: Optional[Sequence[str]] = None, log=logging.info):
+    """Frame cross-entropy training. ``items``: utt -> (fbank [T, F], 10 ms pdf labels [T]).
+    Returns (model, log priors [num_pdfs], history rows)."""
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    valid = set(valid or [])
+    train = [v for k, v in items.items() if k not in valid]
+    dev = [v for k, v in items.items() if k in valid]
+    model = TdnnAcousticModel(cfg, num_pdfs)
+    counts = np.bincount(np.concatenate([subsample_labels(l, cfg.subsampling) for _, l in train]), minlength=num_pdfs)
+    priors = np.maximum(counts / counts.sum(), cfg.prior_floor)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    steps_per_epoch = sum(1 for _ in _batches(train, cfg, random.Random(0)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch + 1,
+                                                pct_start=0.15)
+    history = []
+    for epoch in range(cfg.epochs):
+        model.train()
+        t0, tot, n, correct = time.time(), 0.0, 0, 0
+        for x, y in _batches(train, cfg, rng):
+            logits = model(x)
+            y = y[:, : logits.shape[1]]
+            loss = F.cross_entropy(logits.reshape(-1, num_pdfs), y.reshape(-1), ignore_index=-100)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            mask = y >= 0
+            tot += float(loss.detach()) * int(mask.sum())
+            n += int(mask.sum())
+            correct += int((logits.argmax(-1)[mask] == y[mask]).sum())
+        row = {"epoch": epoch, "train_loss": tot / max(n, 1), "train_acc": correct / max(n, 1),
+               "frames_per_s": n * cfg.subsampling / (time.time() - t0)}
+        if dev:
+            row.update(zip(("valid_loss", "valid_acc"), evaluate(model, dev)))
+        history.append(row)
+        log("DNN epoch %d: %s" % (epoch, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")))
+    model.eval()
+    return model, np.log(priors).astype(np.float32), history
+
+
+@torch.no_grad()
+def evaluate(model: TdnnAcousticModel, items) -> Tuple[float, float]:
+    model.eval()
+    tot, n, correct = 0.0, 0, 0
+    for feats, labels in items:
+        logits = model(feats[None])[0]
+        y = torch.from_numpy(subsample_labels(labels, model.cfg.subsampling))[: len(logits)]
+        logits = logits[: len(y)]
+        tot += float(F.cross_entropy(logits, y, reduction="sum"))
+        n += len(y)
+        correct += int((logits.argmax(-1) == y).sum())
+    return tot / max(n, 1), correct / max(n, 1)
+
+
+@torch.no_grad()
+def scaled_loglikes(model: TdnnAcousticModel, feats: torch.Tensor, log_priors: np.ndarray,
+                    prior_scale: float = 1.0) -> np.ndarray:
+    """log p(x | pdf) up to a constant: log posterior - prior_scale * log prior, [T_out, num_pdfs]."""
+    model.eval()
+    logp = torch.log_softmax(model(feats[None])[0], -1).numpy()
+    return logp - prior_scale * log_priors[None, :]
+
+
+def save_dnn(path, model: TdnnAcousticModel, log_priors: np.ndarray, extra: dict) -> None:
+    from valle.utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"config": asdict(model.cfg), "num_pdfs": model.num_pdfs, "state_dict": model.state_dict(),
+                    "log_priors": torch.from_numpy(log_priors), **extra}, tmp)
+
+
+def load_dnn(path) -> Tuple[TdnnAcousticModel, np.ndarray, dict]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = TdnnAcousticModel(DnnConfig(**ckpt["config"]), ckpt["num_pdfs"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, ckpt["log_priors"].numpy(), ckpt

@@ -1,0 +1,182 @@
+"""FSA engines: best paths of per-frame log-likelihoods through HMM graphs.
+
+One small interface, two implementations:
+  * ``KaldiEngine`` (always available): Kaldi's FasterDecoder (forced alignment, with a retry at a
+    wider beam, as gmm-align-compiled) and LatticeFasterDecoder (decoding) from kaldi-hmm-gmm.
+  * ``K2Engine`` (when ``import k2`` works): the same graphs converted to k2 FSAs, scored with
+    ``k2.DenseFsaVec`` + ``k2.intersect_dense`` (alignment) or ``k2.intersect_dense_pruned``
+    (decoding) and ``k2.shortest_path``; batched and GPU-capable.
+Graphs are kaldifst ``StdVectorFst`` with transition ids as input labels (1-based) and words on the
+output side; log-likelihoods are ``[T, num_transition_ids]`` float32 with column ``tid - 1`` for
+transition id ``tid`` (already multiplied by the acoustic scale).
+"""
+import logging
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+@dataclass
+class PathResult:
+    tids: Optional[List[int]]      # one transition id per frame; None on failure
+    words: List[int]               # output labels on the best path
+    retried: bool = False
+    reason: str = ""               # why it failed, when it did
+
+
+def fst_arcs(fst) -> Tuple[np.ndarray, np.ndarray, int]:
+    """(arcs [N, 5] as (src, dst, ilabel, olabel, cost) float64, final costs per state, start state)."""
+    import kaldifst
+
+    arcs, finals = [], []
+    for s in kaldifst.StateIterator(fst):
+        for a in kaldifst.ArcIterator(fst, s):
+            arcs.append((s, a.nextstate, a.ilabel, a.olabel, a.weight.value))
+        finals.append(fst.final(s).value)
+    return np.asarray(arcs, dtype=np.float64).reshape(-1, 5), np.asarray(finals, dtype=np.float64), fst.start
+
+
+class AlignEngine:
+    name = "abstract"
+
+    def align(self, graph, loglikes: np.ndarray, beam: float = 10.0, retry_beam: float = 40.0,
+              utt: str = "") -> PathResult:
+        raise NotImplementedError
+
+    def decode(self, graph, loglikes: np.ndarray, trans_model, beam: float = 13.0, max_active: int = 7000,
+               utt: str = "") -> PathResult:
+        raise NotImplementedError
+
+
+class KaldiEngine(AlignEngine):
+    name = "kaldi"
+
+    def __init__(self):
+        self._decoders = {}
+
+    def align(self, graph, loglikes, beam=10.0, retry_beam=40.0, utt=""):
+        import kaldi_hmm_gmm as khg
+
+        if len(loglikes) == 0:
+            return PathResult(None, [], reason="no frames")
+        cfg = khg.AlignConfig()
+        cfg.beam, cfg.retry_beam, cfg.careful = beam, retry_beam, False
+        decodable = khg.DecodableCtc(np.ascontiguousarray(loglikes, dtype=np.float32))
+        done, err, retried, _, _, tids, words = khg.align_utterance_wrapper(
+            config=cfg, utt=utt, acoustic_scale=1.0, fst=graph, decodable=decodable, num_done=0, num_error=0,
+            num_retried=0, tot_like=0.0, frame_count=0)
+        if not done:
+            reason = f"no path to a final state within beam {beam}" + (f" or retry beam {retry_beam}" if retried else "")
+            return PathResult(None, [], bool(retried), reason)
+        return PathResult(list(tids), list(words), bool(retried))
+
+    def decode(self, graph, loglikes, trans_model, beam=13.0, max_active=7000, utt=""):
+        import kaldi_hmm_gmm as khg
+
+        key = (id(graph), beam, max_active)
+        if key not in self._decoders:
+            cfg = khg.LatticeFasterDecoderConfig(beam=beam, max_active=max_active, lattice_beam=6.0)
+            self._decoders = {key: (khg.LatticeFasterDecoder(graph, cfg), graph)}  # keep graph alive
+        decoder = self._decoders[key][0]
+        decodable = khg.DecodableCtc(np.ascontiguousarray(loglikes, dtype=np.float32))
+        ok, tids, words, _ = khg.decode_utterance_lattice_faster(decoder=decoder, decodable=decodable,
+                                                                  trans_model=trans_model, utt=utt,
+                                                                  allow_partial=True)
+        if not ok or len(tids) != len(loglikes):
+            return PathResult(None, [], reason="decoding failed")
+        return PathResult(list(tids), list(words))
+
+
+class K2Engine(AlignEngine):
+    """k2 implementation; used when k2 is installed. Graphs are converted once and cached."""
+    name = "k2"
+
+    def __init__(self, device: str = "cpu"):
+        import k2  # noqa: F401  (fails here, not later, when k2 is absent)
+
+        self.device = device
+        self._cache = {}
+
+    def to_k2(self, graph):
+        """kaldifst graph -> k2 Fsa (epsilon-free, arc-sorted) with word ids as aux_labels."""
+        import k2
+        import torch
+
+        key = id(graph)
+        if key in self._cache:
+            return self._cache[key][0]
+        arcs, finals, start = fst_arcs(graph)
+        if start != 0:
+            raise ValueError("k2 needs the start state to be state 0")
+        lines = [f"{int(s)} {int(d)} {int(i)} {int(o)} {c}" for s, d, i, o, c in arcs]
+        lines += [f"{s} {c}" for s, c in enumerate(finals) if np.isfinite(c)]
+        fsa = k2.Fsa.from_str("\n".join(lines), acceptor=False, openfst=True)
+        fsa = k2.arc_sort(k2.connect(k2.remove_epsilon(fsa)))
+        fsa = fsa.to(torch.device(self.device))
+        self._cache = {key: (fsa, graph)}
+        return fsa
+
+    def _best_path(self, graph, loglikes, search_beam: Optional[float], output_beam: float, max_active: int):
+        import k2
+        import torch
+
+        fsa = self.to_k2(graph)
+        T = len(loglikes)
+        scores = torch.full((1, T, loglikes.shape[1] + 1), -1e10, dtype=torch.float32)
+        scores[0, :, 1:] = torch.from_numpy(np.ascontiguousarray(loglikes, dtype=np.float32))  # column = label
+        dense = k2.DenseFsaVec(scores.to(fsa.device), torch.tensor([[0, 0, T]], dtype=torch.int32))
+        graphs = k2.create_fsa_vec([fsa])
+        if search_beam is None:
+            lattice = k2.intersect_dense(graphs, dense, output_beam=output_beam)
+        else:
+            lattice = k2.intersect_dense_pruned(graphs, dense, search_beam=search_beam, output_beam=output_beam,
+                                                min_active_states=30, max_active_states=max_active)
+        best = k2.shortest_path(lattice, use_double_scores=True)
+        labels = best.labels.tolist()
+        if not labels:
+            return None, []
+        tids = [int(x) for x in labels if x > 0]
+        aux = best.aux_labels
+        words = [int(x) for x in (aux.values if hasattr(aux, "values") else aux).tolist() if x > 0]
+        return tids, words
+
+    def align(self, graph, loglikes, beam=10.0, retry_beam=40.0, utt=""):
+        if len(loglikes) == 0:
+            return PathResult(None, [], reason="no frames")
+        tids, words = self._best_path(graph, loglikes, None, beam, 0)
+        retried = False
+        if tids is None or len(tids) != len(loglikes):
+            retried = True
+            tids, words = self._best_path(graph, loglikes, None, retry_beam, 0)
+        if tids is None or len(tids) != len(loglikes):
+            return PathResult(None, [], retried, f"no path to a final state within beam {retry_beam}")
+        return PathResult(tids, words, retried)
+
+    def decode(self, graph, loglikes, trans_model, beam=13.0, max_active=7000, utt=""):
+        tids, words = self._best_path(graph, loglikes, beam, 6.0, max_active)
+        if tids is None or len(tids) != len(loglikes):
+            return PathResult(None, [], reason="decoding failed")
+        return PathResult(tids, words)
+
+
+def k2_available() -> Tuple[bool, str]:
+    try:
+        import k2  # noqa: F401
+        return True, ""
+    except Exception as e:  # ImportError, or a k2 built against another torch (OSError/RuntimeError)
+        return False, f"{type(e).__name__}: {e}"
+
+
+def get_engine(name: str = "auto", device: str = "cpu") -> AlignEngine:
+    """``auto``: k2 when it imports, else Kaldi. ``k2`` fails clearly when k2 is missing."""
+    if name not in ("auto", "kaldi", "k2"):
+        raise ValueError(f"unknown FSA engine '{name}' (expected auto, kaldi or k2)")
+    if name in ("auto", "k2"):
+        ok, why = k2_available()
+        if ok:
+            return K2Engine(device)
+        if name == "k2":
+            raise RuntimeError(f"--engine k2 was asked for, but k2 cannot be imported ({why})")
+        logging.info("k2 is not available (%s); using Kaldi's decoders", why)
+    return KaldiEngine()
