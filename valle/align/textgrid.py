@@ -5,13 +5,13 @@ from typing import Dict, List, Tuple
 
 from valle.utils.io import write_text_atomic
 
-Interval = Tuple[float, float, str]
+Interval = Tuple[str, float, float]  # (label, start, end), as the alignment items
 
 
 def _fill_gaps(items: List[Interval], xmax: float) -> List[Interval]:
-    """Praat interval tiers cover [0, xmax] without gaps: gaps become empty intervals."""
+    """Praat interval tiers cover [0, xmax] without gaps: gaps become empty intervals. Returns (start, end, label)."""
     out, t = [], 0.0
-    for start, end, label in sorted(items):
+    for label, start, end in sorted(items, key=lambda x: (x[1], x[2])):
         start, end = max(start, t), min(end, xmax)
         if end <= start:
             continue
@@ -51,7 +51,7 @@ def read_textgrid(path) -> Tuple[Dict[str, List[Interval]], float]:
         items = []
         for m in re.finditer(r'xmin = ([\d.]+)\s+xmax = ([\d.]+)\s+text = "((?:[^"]|"")*)"', block):
             if m.group(3):
-                items.append((float(m.group(1)), float(m.group(2)), m.group(3).replace('""', '"')))
+                items.append((m.group(3).replace('""', '"'), float(m.group(1)), float(m.group(2))))
         tiers[name] = items
     return tiers, xmax
 
@@ -73,7 +73,7 @@ def plot_alignment(path, audio, sample_rate: int, tiers: Dict[str, List[Interval
     axes[1].specgram(audio, NFFT=400, Fs=sample_rate, noverlap=240, cmap="magma")
     axes[1].set_ylabel("Hz")
     for ax, (name, items) in zip(axes[2:], tiers.items()):
-        for s, e, label in items:
+        for label, s, e in items:
             for a in axes[:2]:
                 a.axvline(s, color="c", lw=0.5, alpha=0.6)
             ax.axvline(s, color="k", lw=0.6)

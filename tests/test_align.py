@@ -1,0 +1,179 @@
+"""Stage 3 building blocks: graphs on a toy lexicon, the engine contract, toy-corpus alignment, helpers."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from valle.align.engine import KaldiEngine, fst_arcs, get_engine, k2_available
+from valle.align.gmm import GmmConfig, train_gmm
+from valle.align.hmm import HmmSystem, equal_alignment
+from valle.align.pipeline import boundary_time, collapse_repeats, words_from_phones
+from valle.align.textgrid import read_textgrid, write_textgrid
+
+PHONES = ["<eps>", "SIL", "SPN", "a", "b", "c", "d", "#0"]
+WORDS = ["<eps>", "!SIL", "<UNK>", "AB", "CD", "ABC", "DA", "#0"]
+LEXICON = {"!SIL": [("SIL",)], "<UNK>": [("SPN",)], "AB": [("a", "b")], "CD": [("c", "d")],
+           "ABC": [("a", "b", "c")], "DA": [("d", "a"), ("d", "b")]}
+
+
+def toy_system(topology="3state"):
+    return HmmSystem({p: i for i, p in enumerate(PHONES)}, {w: i for i, w in enumerate(WORDS)}, LEXICON, topology)
+
+
+def _relax_epsilons(score, eps_arcs):
+    changed = True
+    while changed:
+        changed = False
+        for s, d, _, _, c in eps_arcs:
+            if score.get(int(s), -np.inf) - c > score.get(int(d), -np.inf) + 1e-9:
+                score[int(d)] = score[int(s)] - c
+                changed = True
+    return score
+
+
+def best_score(graph, loglikes, labels=None):
+    """Brute-force Viterbi score over the graph's arcs (input epsilons followed between frames), optionally
+    restricted to one label sequence: the engine contract's oracle."""
+    arcs, finals, start = fst_arcs(graph)
+    eps, emit = arcs[arcs[:, 2] == 0], arcs[arcs[:, 2] != 0]
+    score = _relax_epsilons({start: 0.0}, eps)
+    for t in range(len(loglikes)):
+        new = {}
+        for s, d, i, o, c in emit:
+            if labels is not None and int(i) != labels[t]:
+                continue
+            if int(s) in score:
+                v = score[int(s)] - c + loglikes[t, int(i) - 1]
+                if v > new.get(int(d), -np.inf):
+                    new[int(d)] = v
+        score = _relax_epsilons(new, eps)
+    return max(v - finals[s] for s, v in score.items())
+
+
+def test_toy_graph_accepts_the_lexicon_and_optional_silence():
+    hmm = toy_system()
+    g = hmm.training_graph(["AB", "CD"])
+    assert g.num_states > 0
+    # 2 words x 2 phones x 3 states: 12 frames is the shortest path; 11 is impossible.
+    assert equal_alignment(g, 11) is None
+    ali = equal_alignment(g, 12)
+    assert [hmm.id2phone[s.phone] for s in hmm.segments_from_alignment(ali)] == ["a", "b", "c", "d"]
+    # longer alignments may put silence between or around the words
+    labels = {tuple(hmm.id2phone[s.phone] for s in hmm.segments_from_alignment(equal_alignment(g, 40, seed)))
+              for seed in range(20)}
+    assert all(tuple(p for p in lab if p != "SIL") == ("a", "b", "c", "d") for lab in labels)
+    assert any("SIL" in lab for lab in labels)
+    with pytest.raises(KeyError):
+        hmm.training_graph(["AB", "NOPE"])
+
+
+@pytest.mark.parametrize("topology", ["3state", "1state"])
+def test_kaldi_engine_finds_the_best_path(topology):
+    hmm = toy_system(topology)
+    g = hmm.with_transition_probs(hmm.training_graph(["DA", "AB"]), 1.0, 0.1)
+    rng = np.random.default_rng(0)
+    T = 16
+    ll = rng.normal(0, 3, size=(T, hmm.num_tids)).astype(np.float32)
+    res = KaldiEngine().align(g, ll, beam=1000.0, retry_beam=2000.0)
+    assert res.tids is not None and len(res.tids) == T and not res.retried
+    assert best_score(g, ll, res.tids) == pytest.approx(best_score(g, ll), abs=1e-3)
+    assert res.words == [hmm.word2id["DA"], hmm.word2id["AB"]]
+
+
+def test_engine_reports_failure_and_retries_wider_beam():
+    hmm = toy_system()
+    g = hmm.with_transition_probs(hmm.training_graph(["AB"]), 1.0, 0.1)
+    res = KaldiEngine().align(g, np.zeros((4, hmm.num_tids), np.float32))  # needs >= 6 frames
+    assert res.tids is None and res.reason
+    assert KaldiEngine().align(g, np.zeros((0, hmm.num_tids), np.float32)).reason == "no frames"
+    # Frames that strongly prefer a wrong path: the narrow beam fails, the retry beam succeeds.
+    ll = np.full((30, hmm.num_tids), -50.0, np.float32)
+    ok = KaldiEngine().align(g, ll, beam=1.0, retry_beam=100.0)
+    assert ok.tids is not None
+
+
+def test_engine_selection():
+    assert get_engine("kaldi").name == "kaldi"
+    with pytest.raises(ValueError):
+        get_engine("openfst")
+    ok, why = k2_available()
+    if not ok:
+        assert get_engine("auto").name == "kaldi"
+        with pytest.raises(RuntimeError, match="k2"):
+            get_engine("k2")
+
+
+def test_k2_engine_matches_kaldi():
+    ok, why = k2_available()
+    if not ok:
+        pytest.skip(f"k2 is not installed here ({why}); PyPI has no k2 wheel for this torch/python")
+    hmm = toy_system()
+    g = hmm.with_transition_probs(hmm.training_graph(["DA", "AB"]), 1.0, 0.1)
+    ll = np.random.default_rng(1).normal(0, 3, size=(20, hmm.num_tids)).astype(np.float32)
+    a, b = KaldiEngine().align(g, ll, 1000, 2000), get_engine("k2").align(g, ll, 1000, 2000)
+    assert best_score(g, ll, a.tids) == pytest.approx(best_score(g, ll, b.tids), abs=1e-3)
+
+
+def make_toy_corpus(n_utts=60, seed=0):
+    """Features drawn from one Gaussian per phone (silence included), with known phone boundaries."""
+    rng = np.random.default_rng(seed)
+    means = {p: rng.normal(0, 3, 39) for p in ["SIL", "a", "b", "c", "d"]}
+    words = ["AB", "CD", "ABC", "DA"]
+    corpus = []
+    for _ in range(n_utts):
+        text = list(rng.choice(words, size=rng.integers(2, 5)))
+        seq = ["SIL"] + [p for w in text for p in LEXICON[w][0]] + ["SIL"]
+        frames, bounds = [], []
+        for p in seq:
+            n = int(rng.integers(6, 15))
+            bounds.append((p, len(frames), n))
+            frames += [means[p] + rng.normal(0, 1, 39) for _ in range(n)]
+        corpus.append((text, torch.tensor(np.array(frames), dtype=torch.float32), bounds))
+    return corpus
+
+
+def test_gmm_training_recovers_known_boundaries():
+    hmm = toy_system()
+    corpus = make_toy_corpus()
+    feats = {f"u{i}": c[1] for i, c in enumerate(corpus)}
+    graphs = {f"u{i}": hmm.training_graph(c[0]) for i, c in enumerate(corpus)}
+    cfg = GmmConfig(num_iters=8, realign_iters=(1, 2, 3, 4, 5, 6), total_gauss=20, max_iter_inc=4)
+    gmm, alignments, failures, rows = train_gmm(hmm, feats, graphs, KaldiEngine(), cfg)
+    assert not failures and len(alignments) == len(corpus)
+    assert rows[-1]["loglike_per_frame"] > rows[0]["loglike_per_frame"]
+    errors = []
+    for i, (_, _, bounds) in enumerate(corpus):
+        segs = hmm.segments_from_alignment(alignments[f"u{i}"])
+        hyp = [(hmm.id2phone[s.phone], s.start) for s in segs]
+        assert [p for p, _ in hyp if p != "SIL"] == [p for p, _, _ in bounds if p != "SIL"]
+        ref_starts = [s for p, s, _ in bounds if p != "SIL"]
+        errors += [abs(a - b) for a, b in zip(ref_starts, [s for p, s in hyp if p != "SIL"])]
+    errors = np.array(errors)
+    assert np.median(errors) == 0 and np.mean(errors <= 2) > 0.95
+
+
+def test_boundary_times_and_repeat_collapsing():
+    assert boundary_time(0, 3) == 0.0
+    assert boundary_time(1, 1) == pytest.approx(0.0175)  # between the centres of frames 0 and 1
+    assert boundary_time(1, 3) == pytest.approx(0.0125 + 0.015)
+    items = [("SIL", 0, .1), ("a", .1, .2), ("a", .2, .3), ("b", .3, .4), ("SIL", .4, .5), ("SIL", .5, .6)]
+    assert collapse_repeats(items) == [("SIL", 0, .1), ("a", .1, .3), ("b", .3, .4), ("SIL", .4, .6)]
+    assert collapse_repeats([]) == []
+
+
+def test_word_timings_pick_the_matching_variant():
+    phones = [("SIL", 0, .1), ("d", .1, .2), ("b", .2, .3), ("SIL", .3, .4), ("a", .4, .5), ("b", .5, .6)]
+    assert words_from_phones(["DA", "AB"], phones, LEXICON) == [("DA", .1, .3), ("AB", .4, .6)]
+    assert words_from_phones(["AB"], phones, LEXICON) is None
+
+
+def test_textgrid_round_trip(tmp_path):
+    tiers = {"words": [("HELLO", 0.1, 0.5), ('SAY "HI"', 0.6, 0.9)],
+             "phones": [("h", 0.1, 0.2), ("ə", 0.2, 0.3), ("l", 0.3, 0.4), ("oʊ", 0.4, 0.5)]}
+    path = tmp_path / "x.TextGrid"
+    write_textgrid(path, tiers, 1.0)
+    back, xmax = read_textgrid(path)
+    assert xmax == 1.0 and list(back) == ["words", "phones"]
+    for name in tiers:
+        assert [(l, round(s, 4), round(e, 4)) for l, s, e in back[name]] == tiers[name]

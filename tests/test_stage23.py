@@ -1,0 +1,98 @@
+"""Stages 2-3 through run.sh on the tiny corpus: lang files, aligned cuts, failures listed, inspection aids."""
+import json
+
+import pytest
+from lhotse import CutSet
+
+from conftest import TINY_CONF_SH, recipe_dirs, run_recipe
+
+SMALL_ALIGN = TINY_CONF_SH + """
+gmm_iters=8
+gmm_total_gauss=150
+dnn_epochs=3
+"""
+
+
+@pytest.fixture(scope="module")
+def aligned_recipe(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stage23")
+    conf = tmp / "conf.sh"
+    conf.write_text(SMALL_ALIGN)
+    common = ["--conf", conf, *recipe_dirs(tmp)]
+    run_recipe("--stage", 0, "--stop-stage", 2, *common)
+    lang = tmp / "data" / "lang"
+    # Two bad transcripts: a word the lexicon lacks, and a transcript far too long for its audio.
+    dev = (lang / "text" / "dev-clean.txt").read_text().splitlines()
+    dev[0] += " QQQZZZWORD"
+    (lang / "text" / "dev-clean.txt").write_text("\n".join(dev) + "\n")
+    test = (lang / "text" / "test-clean.txt").read_text().splitlines()
+    uid, words = test[0].split(" ", 1)
+    test[0] = uid + " " + " ".join([words] * 12)
+    (lang / "text" / "test-clean.txt").write_text("\n".join(test) + "\n")
+    out = run_recipe("--stage", 3, "--stop-stage", 3, *common).stdout
+    return tmp, common, out, dev[0].split()[0], uid
+
+
+def test_lang_dir_is_complete(aligned_recipe):
+    tmp = aligned_recipe[0]
+    lang = tmp / "data" / "lang"
+    for f in ("lexicon.txt", "phones.txt", "words.txt", "oov.txt", "oov_report.tsv", "bpe.model", "lang_info.json",
+              "text/train-clean-100.txt", ".done"):
+        assert (lang / f).is_file(), f
+    assert json.loads((lang / "lang_info.json").read_text())["phone_set"] == "ipa"
+
+
+def test_aligned_cuts_carry_word_phone_and_tts_alignments(aligned_recipe):
+    tmp, _, _, bad_dev, bad_test = aligned_recipe
+    aligned = tmp / "data" / "aligned"
+    assert (aligned / ".done").is_file()
+    texts = {}
+    for part in ("train-clean-100", "dev-clean", "test-clean"):
+        for line in (tmp / "data" / "lang" / "text" / f"{part}.txt").read_text().splitlines():
+            k, v = line.split(" ", 1)
+            texts[k] = v
+    n_sups = 0
+    for part in ("train-clean-100", "dev-clean", "test-clean", "small", "medium", "large"):
+        cuts = CutSet.from_file(aligned / f"cuts_{part}.jsonl.gz")
+        assert len(cuts) > 0, part
+        for cut in cuts:
+            for sup in cut.supervisions:
+                n_sups += 1
+                phones, tts = sup.alignment["phone"], sup.alignment["tts_phone"]
+                assert phones and tts
+                assert phones[0].start == pytest.approx(sup.start, abs=1e-3)
+                assert phones[-1].end == pytest.approx(sup.end, abs=2e-3)
+                assert all(a.end <= b.start + 1e-3 for a, b in zip(phones, phones[1:]))
+                assert all(a.symbol != b.symbol for a, b in zip(tts, tts[1:]))
+                assert sum(a.duration for a in tts) == pytest.approx(sum(a.duration for a in phones), abs=2e-3)
+                if part in ("small", "medium", "large"):
+                    assert "word" not in sup.alignment
+                else:
+                    assert " ".join(w.symbol for w in sup.alignment["word"]) == texts[sup.id]
+                assert sup.id not in (bad_dev, bad_test)
+    assert n_sups > 40
+
+
+def test_failures_are_listed_with_reasons_and_counted(aligned_recipe):
+    tmp, _, out, bad_dev, bad_test = aligned_recipe
+    ali = tmp / "exp" / "align" / "ali"
+    dev_fail = dict(l.split("\t") for l in (ali / "failed_dev-clean.tsv").read_text().splitlines()[1:])
+    test_fail = dict(l.split("\t") for l in (ali / "failed_test-clean.tsv").read_text().splitlines()[1:])
+    assert "transcript mismatch" in dev_fail[bad_dev] and "QQQZZZWORD" in dev_fail[bad_dev]
+    assert test_fail[bad_test].startswith(("too short", "no path"))
+    summary = json.loads((tmp / "exp" / "align" / "summary.json").read_text())
+    assert summary["parts"]["dev-clean"]["failed"] == 1 and summary["parts"]["test-clean"]["failed"] == 1
+    assert summary["parts"]["dev-clean"]["aligned"] == summary["parts"]["dev-clean"]["utterances"] - 1
+    assert "1 failed" in out
+
+
+def test_inspection_aids_and_rerun_is_a_no_op(aligned_recipe):
+    tmp, common, _, _, _ = aligned_recipe
+    inspect = tmp / "exp" / "align" / "inspect"
+    grids, pngs = list(inspect.glob("*.TextGrid")), list(inspect.glob("*.png"))
+    assert grids and len(pngs) == len(grids)
+    from valle.align.textgrid import read_textgrid
+    tiers, xmax = read_textgrid(grids[0])
+    assert set(tiers) == {"words", "phones"} and tiers["phones"] and xmax > 0
+    out = run_recipe("--stage", 3, "--stop-stage", 3, *common).stdout
+    assert "Stage 3 already done" in out
