@@ -29,7 +29,6 @@ class DnnConfig:
     lr: float = 2e-3
     batch_frames: int = 12000       # input frames per batch
     chunk_frames: int = 300         # training chunks of 3 s (random offsets)
-    prior_floor: float = 1e-5
     seed: int = 0
 
 
@@ -96,7 +95,8 @@ def train_dnn(items: Dict[str, Tuple[torch.Tensor, np.ndarray]], num_pdfs: int, 
     dev = [v for k, v in items.items() if k in valid]
     model = TdnnAcousticModel(cfg, num_pdfs)
     counts = np.bincount(np.concatenate([subsample_labels(l, cfg.subsampling) for _, l in train]), minlength=num_pdfs)
-    priors = np.maximum(counts / counts.sum(), cfg.prior_floor)
+    # Add-one smoothing: a pdf never seen in training must not get a large likelihood boost from a tiny prior.
+    priors = (counts + 1.0) / (counts.sum() + num_pdfs)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     steps_per_epoch = sum(1 for _ in _batches(train, cfg, random.Random(0)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch + 1,

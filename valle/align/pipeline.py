@@ -53,6 +53,7 @@ class AlignOptions:
     bigram_add_k: float = 0.1
     beam: float = 10.0
     retry_beam: float = 40.0
+    last_retry_factor: float = 10.0
     num_inspect: int = 3
     engine: str = "auto"
 
@@ -363,6 +364,13 @@ class Aligner:
             ll = loglikes(fb[u.id], scale)
             g = hmm.with_transition_probs(graphs[u.id], 1.0, self_loop)
             res = self.engine.align(g, ll, self.opts.beam, self.opts.retry_beam, u.id)
+            if res.tids is None and len(ll) >= hmm.min_frames:
+                # Last resort before giving up: a beam wide enough for a weak model (small corpora).
+                wide = self.opts.retry_beam * self.opts.last_retry_factor
+                res = self.engine.align(g, ll, self.opts.retry_beam, wide, u.id)
+                res.retried = True
+                if res.tids is None:
+                    res.reason = f"no path to a final state within beam {self.opts.beam}, {self.opts.retry_beam} or {wide}"
             retried += res.retried
             if res.tids is None:
                 min_frames = sum(min(len(p) for p in self.lang.lexicon.get(w, [()])) for w in u.words) * hmm.min_frames
