@@ -147,8 +147,10 @@ def test_gmm_training_recovers_known_boundaries():
         segs = hmm.segments_from_alignment(alignments[f"u{i}"])
         hyp = [(hmm.id2phone[s.phone], s.start) for s in segs]
         assert [p for p, _ in hyp if p != "SIL"] == [p for p, _, _ in bounds if p != "SIL"]
-        ref_starts = [s for p, s, _ in bounds if p != "SIL"]
-        errors += [abs(a - b) for a, b in zip(ref_starts, [s for p, s in hyp if p != "SIL"])]
+        hyp_starts = [s for p, s in hyp if p != "SIL"]
+        ref = [(p, s, prev) for (p, s, _), (prev, _, _) in zip(bounds[1:], bounds) if p != "SIL"]
+        # A boundary between two copies of one phone ("DA AB" = d a a b) has no acoustic evidence: skip it.
+        errors += [abs(s - h) for (p, s, prev), h in zip(ref, hyp_starts) if p != prev]
     errors = np.array(errors)
     assert np.median(errors) == 0 and np.mean(errors <= 2) > 0.95
 
@@ -177,3 +179,23 @@ def test_textgrid_round_trip(tmp_path):
     assert xmax == 1.0 and list(back) == ["words", "phones"]
     for name in tiers:
         assert [(l, round(s, 4), round(e, 4)) for l, s, e in back[name]] == tiers[name]
+
+
+def test_dnn_checkpoint_round_trip_and_mismatch(tmp_path):
+    from valle.align.dnn import DnnConfig, TdnnAcousticModel, load_dnn, save_dnn
+
+    model = TdnnAcousticModel(DnnConfig(hidden=16, num_layers=3), num_pdfs=7)
+    x = torch.randn(1, 50, 40)
+    assert model(x).shape == (1, 17, 7)  # ceil(50 / 3) output frames
+    save_dnn(tmp_path / "m.pt", model, np.zeros(7, np.float32), {})
+    loaded, priors, _ = load_dnn(tmp_path / "m.pt")
+    model.eval()
+    assert torch.allclose(loaded(x), model(x))
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=False)
+    ckpt["format_version"] = 0
+    torch.save(ckpt, tmp_path / "old.pt")
+    with pytest.raises(RuntimeError, match="old.pt"):
+        load_dnn(tmp_path / "old.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="bad.pt"):
+        load_dnn(tmp_path / "bad.pt")

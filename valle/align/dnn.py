@@ -18,6 +18,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+FORMAT_VERSION = 1
+
+
 @dataclass
 class DnnConfig:
     feat_dim: int = 40
@@ -155,12 +158,18 @@ def save_dnn(path, model: TdnnAcousticModel, log_priors: np.ndarray, extra: dict
     from valle.utils.io import atomic_path
 
     with atomic_path(path) as tmp:
-        torch.save({"config": asdict(model.cfg), "num_pdfs": model.num_pdfs, "state_dict": model.state_dict(),
+        torch.save({"format_version": FORMAT_VERSION, "config": asdict(model.cfg), "num_pdfs": model.num_pdfs, "state_dict": model.state_dict(),
                     "log_priors": torch.from_numpy(log_priors), **extra}, tmp)
 
 
 def load_dnn(path) -> Tuple[TdnnAcousticModel, np.ndarray, dict]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise RuntimeError(f"cannot read the DNN checkpoint {path}: {e}") from e
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise RuntimeError(f"{path}: DNN checkpoint format {ckpt.get('format_version')}, this code reads "
+                           f"{FORMAT_VERSION}; rerun stage 3 (./run.sh --stage 3 --stop-stage 3 --force)")
     model = TdnnAcousticModel(DnnConfig(**ckpt["config"]), ckpt["num_pdfs"])
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
