@@ -19,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from valle.align.gmm import gmm_loglikes_all  # noqa: E402
 from valle.align.pipeline import AlignOptions, Aligner, phone_items, words_from_phones  # noqa: E402
 from valle.eval.alignment import (load_ground_truth, phone_boundary_errors, phone_error_rate,  # noqa: E402
                                   summarize, word_boundary_errors)
@@ -44,19 +43,7 @@ def ref_mapper(lang_info: dict):
 
 
 def gmm_alignments(al: Aligner, part: str):
-    hmm, gmm, _ = al.gmm_model()
-    utts = al.part_utts(part, True)
-    feats = al.feats(part, True, "mfcc")
-    graphs, _ = al.graphs(hmm, utts)
-    lls = gmm_loglikes_all(gmm, hmm, feats, [u.id for u in utts if u.id in graphs], al.opts.gmm.acoustic_scale)
-    out = {}
-    for u in utts:
-        if u.id in graphs:
-            g = hmm.with_transition_probs(graphs[u.id], 1.0, al.opts.gmm.self_loop_scale)
-            res = al.engine.align(g, lls[u.id], al.opts.beam, al.opts.retry_beam, u.id)
-            if res.tids is not None:
-                out[u.id] = phone_items(hmm, res.tids, 1, u.duration)
-    return out
+    return al.gmm_align(part)
 
 
 def dnn_alignments(al: Aligner, part: str, shift: int):
@@ -85,10 +72,8 @@ def score(al: Aligner, gt: dict, parts, system, mapper) -> dict:
 
 
 def unlabeled_per(al: Aligner, gt: dict, parts, mapper) -> dict:
-    hmm, s, results, _ = None, None, {}, None
-    train_ali = []
     al.opts.dnn_frame_shift_ms = 10
-    hmm_t, s_t, ali, _, _ = al.dnn_align(al.train_parts[0])
+    _, _, ali, _, _ = al.dnn_align(al.train_parts[0])
     train_ali = list(ali.values())
     pairs, audio, secs = [], 0.0, 0.0
     for part in parts:

@@ -1,5 +1,4 @@
 """Stage 3 building blocks: graphs on a toy lexicon, the engine contract, toy-corpus alignment, helpers."""
-import math
 
 import numpy as np
 import pytest

@@ -6,7 +6,6 @@ Trained with frame cross-entropy on labels taken from the GMM alignment at those
 For decoding, log posteriors minus log priors (scaled likelihoods, Kaldi's nnet-am) feed the HMM.
 """
 import logging
-import math
 import random
 import time
 from dataclasses import asdict, dataclass

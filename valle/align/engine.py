@@ -12,7 +12,7 @@ transition id ``tid`` (already multiplied by the acoustic scale).
 """
 import logging
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 

@@ -10,7 +10,7 @@ transition model, graphs, alignment) stays Kaldi's (see hmm.py and engine.py).
 import logging
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -151,10 +151,6 @@ class GmmConfig:
     beam: float = 10.0
     retry_beam: float = 40.0
     var_floor_factor: float = 0.01
-
-
-def gmm_loglikes(gmm: DiagGmmSet, hmm: HmmSystem, feats: torch.Tensor, acoustic_scale: float) -> np.ndarray:
-    return hmm.pdf_to_tid_matrix(gmm.pdf_loglikes(feats).numpy() * acoustic_scale)
 
 
 def gmm_loglikes_all(gmm: DiagGmmSet, hmm: HmmSystem, feats: Dict[str, torch.Tensor], utts: Sequence[str],

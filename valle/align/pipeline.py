@@ -23,7 +23,7 @@ import torch
 from valle.align import features as F
 from valle.align.dnn import DnnConfig, load_dnn, save_dnn, scaled_loglikes, train_dnn
 from valle.align.engine import AlignEngine, get_engine
-from valle.align.gmm import DiagGmmSet, GmmConfig, gmm_loglikes, train_gmm
+from valle.align.gmm import DiagGmmSet, GmmConfig, gmm_loglikes_all, train_gmm
 from valle.align.hmm import HmmSystem
 from valle.text.lexicon import SIL, read_lexicon, read_symbol_table
 from valle.utils.io import atomic_path, write_text_atomic
@@ -277,15 +277,16 @@ class Aligner:
     def gmm_align(self, part: str) -> Dict[str, List[Tuple[str, float, float]]]:
         """GMM forced alignment of a labeled part (phones with times), for comparison with the DNN."""
         hmm, gmm, _ = self.gmm_model()
+        utts = self.part_utts(part, True)
         feats = self.feats(part, True, "mfcc")
-        graphs, _ = self.graphs(hmm, self.part_utts(part, True))
+        graphs, _ = self.graphs(hmm, utts)
+        lls = gmm_loglikes_all(gmm, hmm, feats, [u.id for u in utts if u.id in graphs], self.opts.gmm.acoustic_scale)
         out = {}
-        for u in self.part_utts(part, True):
+        for u in utts:
             if u.id not in graphs:
                 continue
             g = hmm.with_transition_probs(graphs[u.id], 1.0, self.opts.gmm.self_loop_scale)
-            res = self.engine.align(g, gmm_loglikes(gmm, hmm, feats[u.id], self.opts.gmm.acoustic_scale),
-                                    self.opts.beam, self.opts.retry_beam, u.id)
+            res = self.engine.align(g, lls[u.id], self.opts.beam, self.opts.retry_beam, u.id)
             if res.tids is not None:
                 out[u.id] = phone_items(hmm, res.tids, 1, u.duration)
         return out

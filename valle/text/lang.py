@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from valle.text.lexicon import SIL, SIL_WORD, SPN, UNK_WORD, Lexicon, _cmudict, build_lexicon, word_key
+from valle.text.lexicon import SIL, SIL_WORD, SPN, UNK_WORD, _cmudict, build_lexicon, word_key
 from valle.text.normalize import to_transcript
 from valle.utils.io import write_text_atomic
 
