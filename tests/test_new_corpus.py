@@ -68,3 +68,23 @@ def test_template_recipe_malformed_metadata_names_file_and_line(tmp_path):
     assert p.returncode != 0
     assert f"{meta}:5: expected 'id|speaker|text'" in p.stdout
     assert not (tmp_path / "data" / "manifests" / ".done").exists()
+
+
+def test_template_recipe_stages_2_3_arpabet(tmp_path):
+    """CMUdict phones, 22.05/44.1 kHz and stereo audio resampled for the aligner, too-short audio listed."""
+    make_csv_corpus(tmp_path / "dl" / "mycorpus", per_part=6)
+    conf = tmp_path / "small.sh"
+    conf.write_text("gmm_iters=4\ngmm_total_gauss=50\ndnn_epochs=1\n")
+    args = ["--recipe", "template", "--dl-dir", tmp_path / "dl", "--conf", conf, *recipe_dirs(tmp_path)]
+    run_recipe("--stage", 0, "--stop-stage", 3, *args)
+    lexicon = (tmp_path / "data" / "lang" / "lexicon.txt").read_text()
+    assert "UTTERANCE AH T ER AH N S" in lexicon
+    failed = (tmp_path / "exp" / "align" / "ali" / "failed_train.tsv").read_text().splitlines()[1:]
+    assert failed and all("\ttoo short: " in line for line in failed)  # 0.5 s for seven words
+    cuts = load_manifest(tmp_path / "data" / "aligned" / "cuts_train.jsonl.gz")
+    assert len(cuts) == 6 - len(failed)
+    arpabet = set(lexicon.split()) | {"SIL", "SPN"}
+    for cut in cuts:
+        (sup,) = cut.supervisions
+        assert {a.symbol for a in sup.alignment["phone"]} <= arpabet
+        assert [w.symbol for w in sup.alignment["word"]] == sup.text.split()
