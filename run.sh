@@ -168,7 +168,7 @@ if run_stage 3; then
       --exp-dir "$exp_dir/align" --aligned-dir "$data_dir/aligned" \
       --train-parts "$labeled_train_parts" --labeled-parts "$dev_parts $test_parts" \
       --unlabeled-parts "$unlabeled_parts" --engine "${align_engine:-auto}" \
-      --gmm-iters "${gmm_iters:-20}" --total-gauss "${gmm_total_gauss:-1000}" \
+      --gmm-iters "${gmm_iters:-16}" --total-gauss "${gmm_total_gauss:-500}" \
       --dnn-epochs "${dnn_epochs:-8}" --dnn-frame-shift "${dnn_frame_shift:-10}" \
       --log-file "$exp_dir/log/stage3_align.log"
     mark_done "${markers[3]}"

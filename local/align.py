@@ -30,8 +30,8 @@ def get_args():
     p.add_argument("--labeled-parts", default="", help="other labeled parts to force-align (dev, test)")
     p.add_argument("--unlabeled-parts", default="", help="parts without transcripts, decoded with a phone bigram")
     p.add_argument("--engine", choices=["auto", "kaldi", "k2"], default="auto")
-    p.add_argument("--gmm-iters", type=int, default=20)
-    p.add_argument("--total-gauss", type=int, default=1000)
+    p.add_argument("--gmm-iters", type=int, default=16)
+    p.add_argument("--total-gauss", type=int, default=500)
     p.add_argument("--dnn-epochs", type=int, default=8)
     p.add_argument("--dnn-subsampling", type=int, default=3, help="3 = the paper's 30 ms frame shift")
     p.add_argument("--dnn-frame-shift", type=int, default=10, choices=[10, 30],
@@ -50,7 +50,7 @@ def align_corpus(args) -> dict:
     opts.gmm.num_iters = args.gmm_iters
     opts.gmm.realign_iters = tuple(i for i in opts.gmm.realign_iters if i < args.gmm_iters)
     opts.gmm.total_gauss = args.total_gauss
-    opts.gmm.max_iter_inc = min(opts.gmm.max_iter_inc, max(1, args.gmm_iters - 5))
+    opts.gmm.max_iter_inc = min(opts.gmm.max_iter_inc, max(1, args.gmm_iters - 4))
     opts.dnn.epochs, opts.dnn.subsampling = args.dnn_epochs, args.dnn_subsampling
     al = Aligner(args.lang_dir, args.manifest_dir, args.exp_dir, opts)
     train_parts = args.train_parts.split()

@@ -142,10 +142,10 @@ def split(gmm: DiagGmmSet, stats: GmmStats, target_total: int, power: float = 0.
 
 @dataclass
 class GmmConfig:
-    num_iters: int = 20
-    realign_iters: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 18)
-    total_gauss: int = 1000
-    max_iter_inc: int = 15
+    num_iters: int = 16
+    realign_iters: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 14)
+    total_gauss: int = 500
+    max_iter_inc: int = 12
     acoustic_scale: float = 0.1
     self_loop_scale: float = 0.1
     beam: float = 10.0
