@@ -13,9 +13,11 @@ import logging
 import time
 from pathlib import Path
 
-from valle.align.pipeline import (AlignOptions, Aligner, phone_items, words_from_phones, write_aligned_cuts,
-                                  write_failures)
+from valle.align.features import SAMPLE_RATE
+from valle.align.pipeline import (AlignOptions, Aligner, phone_items, utterance_samples, words_from_phones,
+                                  write_aligned_cuts, write_failures)
 from valle.align.textgrid import plot_alignment, write_textgrid
+from valle.utils.audio import load_mono
 from valle.utils.io import write_text_atomic
 from valle.utils.logging import setup_logging
 
@@ -117,16 +119,14 @@ def align_corpus(args) -> dict:
         inspect += [(part, u, phones[u.id], []) for u in al.part_utts(part, False) if u.id in phones][:1]
     summary["steps"]["decode_s"] = time.time() - t
 
-    from valle.align.pipeline import load_audio_16k
     for part, u, ph, wd in inspect:
         name = u.id.replace("/", "_")
-        tiers = {"words": [(w, s - 0, e) for w, s, e in wd], "phones": [(p, s, e) for p, s, e in ph]}
+        tiers = {"words": wd, "phones": ph}
         write_textgrid(args.exp_dir / "inspect" / f"{name}.TextGrid", tiers, u.duration)
         cut = al.cuts[part][u.cut_id]
-        audio = load_audio_16k(cut)
-        a = int(round((u.start - cut.start) * 16000))
-        plot_alignment(args.exp_dir / "inspect" / f"{name}.png", audio[a: a + int(u.duration * 16000)], 16000,
-                       tiers, title=f"{u.id} ({al.engine.name} engine, DNN-HMM)")
+        audio = utterance_samples(load_mono(cut, SAMPLE_RATE), u, cut)
+        plot_alignment(args.exp_dir / "inspect" / f"{name}.png", audio, SAMPLE_RATE, tiers,
+                       title=f"{u.id} ({al.engine.name} engine, DNN-HMM)")
     summary["total_s"] = time.time() - t0
     write_text_atomic(args.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
     return summary

@@ -74,7 +74,7 @@ def test_kaldi_engine_finds_the_best_path(topology):
     rng = np.random.default_rng(0)
     T = 16
     ll = rng.normal(0, 3, size=(T, hmm.num_tids)).astype(np.float32)
-    res = KaldiEngine().align(g, ll, beam=1000.0, retry_beam=2000.0)
+    res = KaldiEngine().align(g, ll, beams=(1000.0, 2000.0))
     assert res.tids is not None and len(res.tids) == T and not res.retried
     assert best_score(g, ll, res.tids) == pytest.approx(best_score(g, ll), abs=1e-3)
     assert res.words == [hmm.word2id["DA"], hmm.word2id["AB"]]
@@ -88,7 +88,7 @@ def test_engine_reports_failure_and_retries_wider_beam():
     assert KaldiEngine().align(g, np.zeros((0, hmm.num_tids), np.float32)).reason == "no frames"
     # Frames that strongly prefer a wrong path: the narrow beam fails, the retry beam succeeds.
     ll = np.full((30, hmm.num_tids), -50.0, np.float32)
-    ok = KaldiEngine().align(g, ll, beam=1.0, retry_beam=100.0)
+    ok = KaldiEngine().align(g, ll, beams=(1.0, 100.0))
     assert ok.tids is not None
 
 
@@ -110,7 +110,7 @@ def test_k2_engine_matches_kaldi():
     hmm = toy_system()
     g = hmm.with_transition_probs(hmm.training_graph(["DA", "AB"]), 1.0, 0.1)
     ll = np.random.default_rng(1).normal(0, 3, size=(20, hmm.num_tids)).astype(np.float32)
-    a, b = KaldiEngine().align(g, ll, 1000, 2000), get_engine("k2").align(g, ll, 1000, 2000)
+    a, b = KaldiEngine().align(g, ll, (1000, 2000)), get_engine("k2").align(g, ll, (1000, 2000))
     assert best_score(g, ll, a.tids) == pytest.approx(best_score(g, ll, b.tids), abs=1e-3)
 
 

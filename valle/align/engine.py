@@ -12,7 +12,7 @@ transition id ``tid`` (already multiplied by the acoustic scale).
 """
 import logging
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,11 +37,23 @@ def fst_arcs(fst) -> Tuple[np.ndarray, np.ndarray, int]:
     return np.asarray(arcs, dtype=np.float64).reshape(-1, 5), np.asarray(finals, dtype=np.float64), fst.start
 
 
+def check_beams(beams: Sequence[float]) -> List[float]:
+    beams = [float(b) for b in beams]
+    if not beams or beams[0] <= 0 or any(b >= c for b, c in zip(beams, beams[1:])):
+        raise ValueError(f"beams must be positive and increasing, got {beams}")
+    return beams
+
+
+def no_path_reason(beams: Sequence[float]) -> str:
+    return "no path to a final state within beam " + " or ".join(str(b) for b in beams)
+
+
 class AlignEngine:
     name = "abstract"
 
-    def align(self, graph, loglikes: np.ndarray, beam: float = 10.0, retry_beam: float = 40.0,
-              utt: str = "") -> PathResult:
+    def align(self, graph, loglikes: np.ndarray, beams: Sequence[float] = (10.0, 40.0), utt: str = "") -> PathResult:
+        """Forced alignment: tried at each beam in turn until a path reaches a final state
+        (``retried`` when a beam after the first was needed)."""
         raise NotImplementedError
 
     def decode(self, graph, loglikes: np.ndarray, trans_model, beam: float = 13.0, max_active: int = 7000,
@@ -55,21 +67,24 @@ class KaldiEngine(AlignEngine):
     def __init__(self):
         self._decoders = {}
 
-    def align(self, graph, loglikes, beam=10.0, retry_beam=40.0, utt=""):
+    def align(self, graph, loglikes, beams=(10.0, 40.0), utt=""):
         import kaldi_hmm_gmm as khg
 
+        beams = check_beams(beams)
         if len(loglikes) == 0:
             return PathResult(None, [], reason="no frames")
-        cfg = khg.AlignConfig()
-        cfg.beam, cfg.retry_beam, cfg.careful = beam, retry_beam, False
         decodable = khg.DecodableCtc(np.ascontiguousarray(loglikes, dtype=np.float32))
-        done, err, retried, _, _, tids, words = khg.align_utterance_wrapper(
-            config=cfg, utt=utt, acoustic_scale=1.0, fst=graph, decodable=decodable, num_done=0, num_error=0,
-            num_retried=0, tot_like=0.0, frame_count=0)
-        if not done:
-            reason = f"no path to a final state within beam {beam}" + (f" or retry beam {retry_beam}" if retried else "")
-            return PathResult(None, [], bool(retried), reason)
-        return PathResult(list(tids), list(words), bool(retried))
+        cfg = khg.AlignConfig()
+        cfg.careful = False
+        # Kaldi's own retry covers the first two beams in one call; any further beam is one more call.
+        attempts = [(beams[0], beams[1] if len(beams) > 1 else 0.0)] + [(b, 0.0) for b in beams[2:]]
+        for n, (cfg.beam, cfg.retry_beam) in enumerate(attempts):
+            done, _, num_retried, _, _, tids, words = khg.align_utterance_wrapper(
+                config=cfg, utt=utt, acoustic_scale=1.0, fst=graph, decodable=decodable, num_done=0,
+                num_error=0, num_retried=0, tot_like=0.0, frame_count=0)
+            if done:
+                return PathResult(list(tids), list(words), bool(n or num_retried))
+        return PathResult(None, [], len(beams) > 1, no_path_reason(beams))
 
     def decode(self, graph, loglikes, trans_model, beam=13.0, max_active=7000, utt=""):
         import kaldi_hmm_gmm as khg
@@ -141,17 +156,15 @@ class K2Engine(AlignEngine):
         words = [int(x) for x in (aux.values if hasattr(aux, "values") else aux).tolist() if x > 0]
         return tids, words
 
-    def align(self, graph, loglikes, beam=10.0, retry_beam=40.0, utt=""):
+    def align(self, graph, loglikes, beams=(10.0, 40.0), utt=""):
+        beams = check_beams(beams)
         if len(loglikes) == 0:
             return PathResult(None, [], reason="no frames")
-        tids, words = self._best_path(graph, loglikes, None, beam, 0)
-        retried = False
-        if tids is None or len(tids) != len(loglikes):
-            retried = True
-            tids, words = self._best_path(graph, loglikes, None, retry_beam, 0)
-        if tids is None or len(tids) != len(loglikes):
-            return PathResult(None, [], retried, f"no path to a final state within beam {retry_beam}")
-        return PathResult(tids, words, retried)
+        for n, beam in enumerate(beams):
+            tids, words = self._best_path(graph, loglikes, None, beam, 0)
+            if tids is not None and len(tids) == len(loglikes):
+                return PathResult(tids, words, n > 0)
+        return PathResult(None, [], len(beams) > 1, no_path_reason(beams))
 
     def decode(self, graph, loglikes, trans_model, beam=13.0, max_active=7000, utt=""):
         tids, words = self._best_path(graph, loglikes, beam, 6.0, max_active)

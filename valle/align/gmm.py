@@ -167,7 +167,7 @@ def gmm_loglikes_all(gmm: DiagGmmSet, hmm: HmmSystem, feats: Dict[str, torch.Ten
 
 
 def train_gmm(hmm: HmmSystem, feats: Dict[str, torch.Tensor], graphs: Dict[str, object], engine: AlignEngine,
-              cfg: GmmConfig = GmmConfig(), progress=None) -> tuple:
+              cfg: GmmConfig = GmmConfig()) -> tuple:
     """Train the monophone GMM-HMM. Returns (gmm, alignments {utt: tids}, failures {utt: reason}, log rows)."""
     utts = [u for u in feats if u in graphs]
     all_feats = torch.cat([feats[u] for u in utts])
@@ -178,7 +178,7 @@ def train_gmm(hmm: HmmSystem, feats: Dict[str, torch.Tensor], graphs: Dict[str, 
     for i, u in enumerate(utts):
         ali = equal_alignment(graphs[u], len(feats[u]), seed=i)
         if ali is None:
-            failures[u] = f"too short for its transcript ({len(feats[u])} frames)"
+            failures[u] = f"too short: {len(feats[u])} frames for its transcript"  # "reason: detail", as elsewhere
         else:
             alignments[u] = ali
     gauss_inc = max(0, (cfg.total_gauss - gmm.num_gauss) // max(1, cfg.max_iter_inc))
@@ -191,7 +191,7 @@ def train_gmm(hmm: HmmSystem, feats: Dict[str, torch.Tensor], graphs: Dict[str, 
                 if u in failures and not failures[u].startswith("no path"):
                     continue
                 g = hmm.with_transition_probs(graphs[u], 1.0, cfg.self_loop_scale)
-                res = engine.align(g, lls.pop(u), cfg.beam, cfg.retry_beam, u)
+                res = engine.align(g, lls.pop(u), (cfg.beam, cfg.retry_beam), u)
                 retried += res.retried
                 if res.tids is None:
                     failures[u] = res.reason
@@ -212,6 +212,4 @@ def train_gmm(hmm: HmmSystem, feats: Dict[str, torch.Tensor], graphs: Dict[str, 
         if it < cfg.max_iter_inc:
             target += gauss_inc
             split(gmm, stats, target)
-        if progress:
-            progress(it)
     return gmm, alignments, failures, log_rows

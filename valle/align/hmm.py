@@ -9,6 +9,8 @@
 * Alignments are transition-id sequences, one per frame; ``segments_from_alignment`` turns them
   into (phone, first frame, number of frames).
 """
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -146,6 +148,25 @@ class HmmSystem:
 
     def pdfs_from_alignment(self, tids: Sequence[int]) -> np.ndarray:
         return self.tid2pdf[np.asarray(tids, dtype=np.int64)]
+
+    @functools.cached_property
+    def _phone_tids(self) -> Dict[int, Dict[str, int]]:
+        """phone -> {"loop": self-loop tid, "exit": leaving tid}; meaningful for the 1-state topology."""
+        table: Dict[int, Dict[str, int]] = {}
+        for t in range(1, self.num_tids + 1):
+            table.setdefault(int(self.tid2phone[t]), {})["loop" if self.tm.is_self_loop(t) else "exit"] = t
+        return table
+
+    def tids_for_phone_frames(self, phones: Sequence[int]) -> List[int]:
+        """A 1-state-topology transition-id sequence for a per-frame phone sequence (self-loop while the
+        phone lasts, the leaving transition on its last frame)."""
+        if self.topology_kind != "1state":
+            raise ValueError("tids_for_phone_frames needs the 1state topology")
+        out: List[int] = []
+        for p, group in itertools.groupby(phones):
+            n = len(list(group))
+            out += [self._phone_tids[int(p)]["loop"]] * (n - 1) + [self._phone_tids[int(p)]["exit"]]
+        return out
 
     def update_transitions(self, alignments: Sequence[Sequence[int]]) -> None:
         """Maximum-likelihood transition probabilities from frame alignments (gmm-est's transition update)."""

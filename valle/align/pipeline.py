@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -26,6 +26,7 @@ from valle.align.engine import AlignEngine, get_engine
 from valle.align.gmm import DiagGmmSet, GmmConfig, gmm_loglikes_all, train_gmm
 from valle.align.hmm import HmmSystem
 from valle.text.lexicon import SIL, read_lexicon, read_symbol_table
+from valle.utils.audio import load_mono
 from valle.utils.io import atomic_path, write_text_atomic
 
 
@@ -91,11 +92,10 @@ def read_text_file(path: Path) -> Dict[str, str]:
     return out
 
 
-def load_audio_16k(cut) -> np.ndarray:
-    if cut.sampling_rate != F.SAMPLE_RATE:
-        cut = cut.resample(F.SAMPLE_RATE)
-    audio = cut.load_audio()
-    return audio.mean(0) if audio.ndim == 2 else audio
+def utterance_samples(audio: np.ndarray, u: Utterance, cut) -> np.ndarray:
+    """The samples of ``u`` in its cut's 16 kHz audio."""
+    a = int(round((u.start - cut.start) * F.SAMPLE_RATE))
+    return audio[max(0, a): a + int(round(u.duration * F.SAMPLE_RATE))]
 
 
 def compute_features(utts: List[Utterance], cut_map: dict, out_path: Path) -> None:
@@ -108,10 +108,9 @@ def compute_features(utts: List[Utterance], cut_map: dict, out_path: Path) -> No
         by_cut[u.cut_id].append(u)
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
         for cut_id, us in tqdm(by_cut.items(), desc=f"features {out_path.stem}", mininterval=5):
-            audio = load_audio_16k(cut_map[cut_id])
+            audio = load_mono(cut_map[cut_id], F.SAMPLE_RATE)
             for u in us:
-                a = int(round((u.start - cut_map[cut_id].start) * F.SAMPLE_RATE))
-                seg = audio[max(0, a): a + int(round(u.duration * F.SAMPLE_RATE))]
+                seg = utterance_samples(audio, u, cut_map[cut_id])
                 h5.create_dataset(f"mfcc/{u.id}", data=F.mfcc(seg))
                 h5.create_dataset(f"fbank/{u.id}", data=F.fbank(seg))
 
@@ -204,6 +203,10 @@ class Aligner:
         logging.info("FSA engine: %s", self.engine.name)
         self.utts: Dict[str, List[Utterance]] = {}
         self.cuts: Dict[str, dict] = {}
+        # Trained models are read once per run, not once per part (they do not change after their step).
+        self._gmm = None
+        self._dnn_systems: Dict[int, tuple] = {}
+        self._hclg: Dict[int, object] = {}  # frame shift -> phone-bigram HCLG
 
     def part_utts(self, part: str, labeled: bool) -> List[Utterance]:
         if part not in self.utts:
@@ -269,10 +272,12 @@ class Aligner:
         (out / ".done").write_text(json.dumps({"seconds": time.time() - t0, "audio_seconds": secs}) + "\n")
 
     def gmm_model(self) -> Tuple[HmmSystem, DiagGmmSet, dict]:
-        ckpt = torch.load(self.exp_dir / "gmm" / "final.pt", weights_only=False)
-        hmm = self.lang.hmm("3state")
-        hmm.update_transitions(list(ckpt["alignments"].values()))
-        return hmm, DiagGmmSet.from_state_dict(ckpt["gmm"]), ckpt
+        if self._gmm is None:
+            ckpt = torch.load(self.exp_dir / "gmm" / "final.pt", weights_only=False)
+            hmm = self.lang.hmm("3state")
+            hmm.update_transitions(list(ckpt["alignments"].values()))
+            self._gmm = hmm, DiagGmmSet.from_state_dict(ckpt["gmm"]), ckpt
+        return self._gmm
 
     def gmm_align(self, part: str) -> Dict[str, List[Tuple[str, float, float]]]:
         """GMM forced alignment of a labeled part (phones with times), for comparison with the DNN."""
@@ -286,7 +291,7 @@ class Aligner:
             if u.id not in graphs:
                 continue
             g = hmm.with_transition_probs(graphs[u.id], 1.0, self.opts.gmm.self_loop_scale)
-            res = self.engine.align(g, lls[u.id], self.opts.beam, self.opts.retry_beam, u.id)
+            res = self.engine.align(g, lls[u.id], (self.opts.beam, self.opts.retry_beam), u.id)
             if res.tids is not None:
                 out[u.id] = phone_items(hmm, res.tids, 1, u.duration)
         return out
@@ -321,6 +326,11 @@ class Aligner:
         interleaved, giving state likelihoods every 10 ms for the GMM's own 3-state graphs.
         30 ms: the paper's frame shift; state posteriors summed per phone, one-state phone HMMs.
         """
+        if frame_shift_ms not in self._dnn_systems:
+            self._dnn_systems[frame_shift_ms] = self._load_dnn_system(frame_shift_ms)
+        return self._dnn_systems[frame_shift_ms]
+
+    def _load_dnn_system(self, frame_shift_ms: int):
         model, log_priors, _ = load_dnn(self.exp_dir / "dnn" / "final.pt")
         gmm_hmm, _, ckpt = self.gmm_model()
         s = model.cfg.subsampling
@@ -340,7 +350,7 @@ class Aligner:
             member[pdf, phone_pdf[int(ph)]] = 1.0
         phone_log_priors = torch.log(torch.exp(torch.from_numpy(log_priors)) @ member).numpy()
         # 30 ms transition probabilities from the GMM alignments read every s frames.
-        hmm.update_transitions([_tids_for_phone_frames(hmm, gmm_hmm.tid2phone[np.asarray(t)][::s])
+        hmm.update_transitions([hmm.tids_for_phone_frames(gmm_hmm.tid2phone[np.asarray(t)][::s])
                                 for t in ckpt["alignments"].values()])
 
         def loglikes(fbank, scale):
@@ -358,20 +368,15 @@ class Aligner:
         graphs, failures = self.graphs(hmm, utts)
         scale = self.opts.dnn_acoustic_scale if s > 1 else self.opts.dnn_acoustic_scale_10ms
         self_loop = self.opts.dnn_self_loop_scale if s > 1 else self.opts.gmm.self_loop_scale
+        # Kaldi's beam and retry beam, then a last resort wide enough for a weak model (small corpora).
+        beams = (self.opts.beam, self.opts.retry_beam, self.opts.retry_beam * self.opts.last_retry_factor)
         alignments, retried = {}, 0
         for u in utts:
             if u.id not in graphs:
                 continue
             ll = loglikes(fb[u.id], scale)
             g = hmm.with_transition_probs(graphs[u.id], 1.0, self_loop)
-            res = self.engine.align(g, ll, self.opts.beam, self.opts.retry_beam, u.id)
-            if res.tids is None and len(ll) >= hmm.min_frames:
-                # Last resort before giving up: a beam wide enough for a weak model (small corpora).
-                wide = self.opts.retry_beam * self.opts.last_retry_factor
-                res = self.engine.align(g, ll, self.opts.retry_beam, wide, u.id)
-                res.retried = True
-                if res.tids is None:
-                    res.reason = f"no path to a final state within beam {self.opts.beam}, {self.opts.retry_beam} or {wide}"
+            res = self.engine.align(g, ll, beams, u.id)
             retried += res.retried
             if res.tids is None:
                 min_frames = sum(min(len(p) for p in self.lang.lexicon.get(w, [()])) for w in u.words) * hmm.min_frames
@@ -416,15 +421,18 @@ class Aligner:
         write_text_atomic(path, "\n".join(lines) + "\n")
 
     def decode_unlabeled(self, part: str, train_alignments: List[List[int]]):
-        hmm, s, loglikes = self.dnn_system(self.opts.dnn_frame_shift_ms)
-        costs, order = self.phone_bigram(train_alignments, hmm)
-        out = self.exp_dir / "decode"
-        out.mkdir(parents=True, exist_ok=True)
-        self.write_arpa(out / "phone_bigram.arpa", costs, order)
-        if not hasattr(self, "_hclg"):
+        """Best paths of an unlabeled part; the phone bigram and HCLG are built from ``train_alignments``
+        at the first call and reused for the other parts."""
+        shift = self.opts.dnn_frame_shift_ms
+        hmm, s, loglikes = self.dnn_system(shift)
+        if shift not in self._hclg:
+            costs, order = self.phone_bigram(train_alignments, hmm)
+            out = self.exp_dir / "decode"
+            out.mkdir(parents=True, exist_ok=True)
+            self.write_arpa(out / "phone_bigram.arpa", costs, order)
             self_loop = self.opts.dnn_self_loop_scale if s > 1 else self.opts.gmm.self_loop_scale
-            self._hclg = hmm.phone_bigram_graph(costs, order, self_loop_scale=self_loop)
-            self._hclg.write(str(out / "HCLG.fst"))
+            self._hclg[shift] = hmm.phone_bigram_graph(costs, order, self_loop_scale=self_loop)
+            self._hclg[shift].write(str(out / "HCLG.fst"))
         utts = self.part_utts(part, False)
         fb = self.feats(part, False, "fbank")
         scale = self.opts.decode_acoustic_scale * (1.0 if s > 1 else self.opts.dnn_acoustic_scale_10ms)
@@ -434,7 +442,7 @@ class Aligner:
             if len(ll) == 0:
                 failures[u.id] = "no frames"
                 continue
-            res = self.engine.decode(self._hclg, ll, hmm.tm, self.opts.decode_beam, utt=u.id)
+            res = self.engine.decode(self._hclg[shift], ll, hmm.tm, self.opts.decode_beam, utt=u.id)
             if res.tids is None:
                 failures[u.id] = res.reason
             else:
@@ -456,23 +464,6 @@ def interleaved_loglikes(model, fbank: torch.Tensor, log_priors: np.ndarray) -> 
         idx = k + s * np.arange(len(ll))
         keep = idx < T
         out[idx[keep]] = ll[keep]
-    return out
-
-
-def _tids_for_phone_frames(hmm: HmmSystem, phones: Sequence[int]) -> List[int]:
-    """A 1-state-topology transition-id sequence for a per-frame phone sequence (self-loop while the phone lasts)."""
-    import itertools
-
-    if not hasattr(hmm, "_phone_tids"):
-        table = {}
-        for t in range(1, hmm.num_tids + 1):
-            p = int(hmm.tid2phone[t])
-            table.setdefault(p, {})["loop" if hmm.tm.is_self_loop(t) else "exit"] = t
-        hmm._phone_tids = table
-    out = []
-    for p, group in itertools.groupby(phones):
-        n = len(list(group))
-        out += [hmm._phone_tids[int(p)]["loop"]] * (n - 1) + [hmm._phone_tids[int(p)]["exit"]]
     return out
 
 
@@ -504,23 +495,11 @@ def write_aligned_cuts(cut_map: dict, utts: List[Utterance], phones: Dict[str, l
             if sup.id in words:
                 ali["word"] = alignment_items(words[sup.id], sup.start)
             u = by_id[sup.id]
-            sups.append(_with_alignments(sup, ali, " ".join(u.words) if u.words else sup.text))
+            sups.append(replace(sup, alignment=ali, text=" ".join(u.words) if u.words else sup.text))
         else:
-            kept.append(_replace_sups(cut, sups))
+            kept.append(replace(cut, supervisions=sups))
             continue
         dropped += 1
     with atomic_path(out_path) as tmp:
         CutSet.from_cuts(kept).to_file(tmp)
     return len(kept), dropped
-
-
-def _with_alignments(sup, ali: dict, text):
-    from dataclasses import replace
-
-    return replace(sup, alignment=ali, text=text)
-
-
-def _replace_sups(cut, sups):
-    from dataclasses import replace
-
-    return replace(cut, supervisions=sups)

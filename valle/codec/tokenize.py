@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from valle.codec.encodec import FRAME_RATE, HOP_LENGTH, SAMPLE_RATE, Codec, load_codec
+from valle.utils.audio import load_mono
 from valle.utils.io import atomic_path, write_text_atomic
 
 CODES_FIELD = "codes"
@@ -37,17 +38,11 @@ class TokenizeConfig:
 
 
 def load_cut_audio(cut) -> Tuple[Optional[np.ndarray], Optional[str]]:
-    """24 kHz mono float32 audio of ``cut``, or None and why not.
-
-    lhotse loads and resamples every channel; they are averaged here, as EnCodec's own convert_audio
-    does (lhotse's to_mono(mono_downmix=True) mixes, i.e. sums them, which can clip).
-    """
+    """24 kHz mono float32 audio of ``cut`` (channels averaged, see ``load_mono``), or None and why not."""
     try:
-        audio = cut.resample(SAMPLE_RATE).load_audio()
+        audio = load_mono(cut, SAMPLE_RATE)
     except Exception as e:  # lhotse wraps decoder errors in several exception types
         return None, f"cannot load audio: {type(e).__name__}: {str(e).splitlines()[0]}"
-    audio = np.asarray(audio, dtype=np.float32)
-    audio = audio.mean(axis=0) if audio.ndim == 2 else audio
     if audio.size == 0:
         return None, "empty audio"
     if audio.size < HOP_LENGTH:
