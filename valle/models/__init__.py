@@ -1,0 +1,1 @@
+"""VALL-E models: transformer with KV cache, AR and NAR (AdaLN), configs."""

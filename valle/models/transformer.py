@@ -1,0 +1,160 @@
+"""A pre-LayerNorm transformer with PyTorch's scaled-dot-product attention and a KV cache.
+
+Both VALL-E models use it: the AR model with a prefix-causal mask (text sees all text, audio sees the
+text and earlier audio) and the cache for decoding; the NAR model with full attention and AdaLN
+(layer norms whose gain and bias come from the codebook stage being predicted).
+
+Masks are boolean ``[B, 1, Tq, Tk]`` with True = may attend, as ``F.scaled_dot_product_attention`` takes
+them. Every query row must allow at least one key (padded queries attend to the real keys).
+"""
+import math
+from typing import List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sine/cosine positions (Vaswani et al.) added with a learned scale.
+
+    ``alpha`` lets the model weigh positions against content, as VALL-E implementations do; text and
+    audio each get their own instance, so each counts from 0.
+    """
+
+    def __init__(self, d_model: int, dropout: float):
+        super().__init__()
+        self.d_model = d_model
+        self.alpha = nn.Parameter(torch.ones(1))
+        self.dropout = nn.Dropout(dropout)
+
+    def table(self, length: int, offset: int, device, dtype) -> torch.Tensor:
+        pos = torch.arange(offset, offset + length, device=device, dtype=torch.float32)[:, None]
+        inv = torch.exp(torch.arange(0, self.d_model, 2, device=device, dtype=torch.float32)
+                        * (-math.log(10000.0) / self.d_model))
+        pe = torch.zeros(length, self.d_model, device=device)
+        pe[:, 0::2] = torch.sin(pos * inv)
+        pe[:, 1::2] = torch.cos(pos * inv)
+        return pe.to(dtype)
+
+    def forward(self, x: torch.Tensor, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x: [B, T, D] embedded tokens (scaled by sqrt(D)); positions: [B, T] (default 0..T-1).
+
+        Per-sequence positions let a batched decoder add the next audio token at a different audio
+        position in each sequence.
+        """
+        if positions is None:
+            pe = self.table(x.shape[1], 0, x.device, x.dtype)
+        else:
+            pe = self.table(int(positions.max()) + 1, 0, x.device, x.dtype)[positions]
+        return self.dropout(x + self.alpha * pe)
+
+
+class AdaptiveLayerNorm(nn.Module):
+    """AdaLN(h, i) = a_i * LayerNorm(h) + b_i with (a_i, b_i) a linear function of a stage embedding.
+
+    Starts as a plain LayerNorm (a = 1, b = 0) so all stages begin equal and learn to differ.
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model, elementwise_affine=False)
+        self.proj = nn.Linear(d_model, 2 * d_model)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        d_model = self.proj.in_features
+        nn.init.zeros_(self.proj.weight)
+        with torch.no_grad():
+            self.proj.bias[:d_model].fill_(1.0)
+            self.proj.bias[d_model:].zero_()
+
+    def forward(self, x: torch.Tensor, stage_emb: torch.Tensor) -> torch.Tensor:
+        """x: [B, T, D]; stage_emb: [B, D] (one stage per sequence)."""
+        gain, bias = self.proj(stage_emb).unsqueeze(1).chunk(2, dim=-1)
+        return gain * self.norm(x) + bias
+
+
+class KVCache:
+    """Keys and values of every layer for the positions seen so far: ``[B, H, T, head_dim]`` each."""
+
+    def __init__(self, num_layers: int):
+        self.keys: List[Optional[torch.Tensor]] = [None] * num_layers
+        self.values: List[Optional[torch.Tensor]] = [None] * num_layers
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        if self.keys[layer] is not None:
+            k = torch.cat([self.keys[layer], k], dim=2)
+            v = torch.cat([self.values[layer], v], dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+    def select(self, index: torch.Tensor) -> None:
+        """Keep the batch rows ``index`` (drop finished sequences, or reorder)."""
+        self.keys = [k.index_select(0, index) for k in self.keys]
+        self.values = [v.index_select(0, index) for v in self.values]
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_model: int, num_heads: int, dropout: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor], cache: Optional[KVCache] = None,
+                layer: int = 0) -> torch.Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, T, D))
+
+
+class Block(nn.Module):
+    """Pre-LN block: x + Attn(LN(x)), then x + FFN(LN(x)); LN is AdaLN when ``adaptive``."""
+
+    def __init__(self, d_model: int, num_heads: int, ffn_dim: int, dropout: float, adaptive: bool):
+        super().__init__()
+        norm = (lambda: AdaptiveLayerNorm(d_model)) if adaptive else (lambda: nn.LayerNorm(d_model))
+        self.adaptive = adaptive
+        self.norm1, self.norm2 = norm(), norm()
+        self.attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.ffn = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(ffn_dim, d_model))
+        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
+
+    def _norm(self, norm, x, stage_emb):
+        return norm(x, stage_emb) if self.adaptive else norm(x)
+
+    def forward(self, x, mask, stage_emb=None, cache=None, layer=0):
+        x = x + self.drop1(self.attn(self._norm(self.norm1, x, stage_emb), mask, cache, layer))
+        return x + self.drop2(self.ffn(self._norm(self.norm2, x, stage_emb)))
+
+
+class Transformer(nn.Module):
+    def __init__(self, d_model: int, num_heads: int, num_layers: int, ffn_dim: int, dropout: float,
+                 adaptive: bool = False):
+        super().__init__()
+        self.adaptive = adaptive
+        self.layers = nn.ModuleList(Block(d_model, num_heads, ffn_dim, dropout, adaptive)
+                                    for _ in range(num_layers))
+        self.final_norm = AdaptiveLayerNorm(d_model) if adaptive else nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor], stage_emb: Optional[torch.Tensor] = None,
+                cache: Optional[KVCache] = None) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask, stage_emb, cache, i)
+        return self.final_norm(x, stage_emb) if self.adaptive else self.final_norm(x)
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """[B] lengths -> [B, max_len] bool, True at real (non-padded) positions."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]

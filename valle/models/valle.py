@@ -1,0 +1,206 @@
+"""VALL-E's two models (arXiv 2301.02111, section 4).
+
+AR model: one decoder-only transformer over ``[phones, EOS | c1_1 .. c1_T]`` that predicts codebook 1:
+text positions see all text (a prefix), audio positions see the text and earlier audio. The hidden
+state at the text EOS predicts the first code, the one at code t predicts code t+1, the last one EOS.
+Text and audio have separate sinusoidal positions, each from 0. The output layer is the acoustic
+embedding matrix (tied), over 1024 codes + EOS.
+
+NAR model: the same transformer with full attention and AdaLN. For stage j (codebook j+1, j = 1..7) the
+input is ``[phones, EOS | prompt | target]``: a prompt frame embeds as the sum of its 8 codebooks, a
+target frame as the sum of its codebooks 1..j; the model predicts codebook j+1 of every target frame.
+Prediction layer j is the (j+1)-th acoustic embedding (tied).
+
+Tensors: text ``[B, Lx]`` phone ids (0 = padding) with lengths counting the EOS; codes ``[B, T]`` (AR)
+or ``[B, T, 8]`` (NAR) with lengths; padded positions hold any valid id (they are masked).
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from valle.models.config import ModelConfig
+from valle.models.transformer import AdaptiveLayerNorm, KVCache, SinusoidalPositions, Transformer, lengths_to_mask
+
+IGNORE = -100  # target id of padded positions (F.cross_entropy's ignore_index)
+
+
+def _init_weights(module: nn.Module, d_model: int) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            # Unit variance after the sqrt(d) input scale; logits of unit-norm states start near 1.
+            nn.init.normal_(m.weight, std=d_model ** -0.5)
+
+
+class ARModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.text_vocab_size < 2:
+            raise ValueError("config.text_vocab_size must be set (phone table size + 1 for EOS)")
+        self.config = config
+        d = config.d_model
+        self.text_emb = nn.Embedding(config.text_vocab_size, d)
+        self.audio_emb = nn.Embedding(config.codebook_size + 1, d)   # codes + EOS
+        self.text_pos = SinusoidalPositions(d, config.dropout)
+        self.audio_pos = SinusoidalPositions(d, config.dropout)
+        self.transformer = Transformer(d, config.num_heads, config.num_layers, config.ffn_dim, config.dropout)
+        _init_weights(self, d)
+
+    @property
+    def eos(self) -> int:
+        return self.config.codebook_size
+
+    @property
+    def text_eos(self) -> int:
+        return self.config.text_vocab_size - 1
+
+    def output_weight(self) -> torch.Tensor:
+        return self.audio_emb.weight  # tied: logits = h @ E^T
+
+    def _embed(self, text, codes, audio_positions=None):
+        scale = math.sqrt(self.config.d_model)
+        x = self.text_pos(self.text_emb(text) * scale)
+        y = self.audio_pos(self.audio_emb(codes) * scale, audio_positions)
+        return x, y
+
+    @staticmethod
+    def prefix_mask(text_lens: torch.Tensor, Lx: int, code_lens: torch.Tensor, Ly: int) -> torch.Tensor:
+        """[B, 1, Lx+Ly, Lx+Ly]: text->all real text; audio->real text + real audio up to itself."""
+        L = Lx + Ly
+        device = text_lens.device
+        pattern = torch.zeros(L, L, dtype=torch.bool, device=device)
+        pattern[:, :Lx] = True
+        pattern[Lx:, Lx:] = torch.ones(Ly, Ly, dtype=torch.bool, device=device).tril()
+        keys = torch.cat([lengths_to_mask(text_lens, Lx), lengths_to_mask(code_lens, Ly)], dim=1)
+        return (pattern[None] & keys[:, None, :]).unsqueeze(1)
+
+    def forward(self, text, text_lens, codes, code_lens) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced logits ``[B, T+1, 1025]`` and targets ``[B, T+1]`` (codes, then EOS, then IGNORE)."""
+        B, Lx = text.shape
+        Ly = codes.shape[1]
+        x, y = self._embed(text, codes)
+        h = self.transformer(torch.cat([x, y], dim=1), self.prefix_mask(text_lens, Lx, code_lens, Ly))
+        first = h[torch.arange(B, device=h.device), text_lens - 1]          # at the text EOS
+        states = torch.cat([first[:, None], h[:, Lx:]], dim=1)              # [B, Ly+1, D]
+        logits = states @ self.output_weight().t()
+        targets = torch.full((B, Ly + 1), IGNORE, dtype=torch.long, device=codes.device)
+        real = lengths_to_mask(code_lens, Ly)
+        targets[:, :Ly][real] = codes[real].long()
+        targets[torch.arange(B), code_lens] = self.eos
+        return logits, targets
+
+    # --- incremental decoding with the KV cache -------------------------------------------------
+    @torch.no_grad()
+    def prefill(self, text, text_lens, prompt, prompt_lens):
+        """Run the prefix ``[phones, EOS | prompt codes]``; return next-code logits ``[B, 1025]`` and a state.
+
+        ``prompt`` is ``[B, P]`` codebook-1 codes (P may be 0). The state holds the cache, the key mask
+        and each sequence's next audio position, for :meth:`step`.
+        """
+        B, Lx = text.shape
+        P = prompt.shape[1]
+        x, y = self._embed(text, prompt)
+        cache = KVCache(self.config.num_layers)
+        h = self.transformer(torch.cat([x, y], dim=1), self.prefix_mask(text_lens, Lx, prompt_lens, P),
+                             cache=cache)
+        last = torch.where(prompt_lens > 0, Lx + prompt_lens - 1, text_lens - 1)
+        logits = h[torch.arange(B, device=h.device), last] @ self.output_weight().t()
+        keys = torch.cat([lengths_to_mask(text_lens, Lx), lengths_to_mask(prompt_lens, P)], dim=1)
+        return logits, {"cache": cache, "keys": keys, "pos": prompt_lens.clone()}
+
+    @torch.no_grad()
+    def step(self, codes: torch.Tensor, state: dict) -> torch.Tensor:
+        """Append one code per sequence (``[B]``) and return the next-code logits ``[B, 1025]``."""
+        B = codes.shape[0]
+        pos = state["pos"]
+        y = self.audio_pos(self.audio_emb(codes[:, None]) * math.sqrt(self.config.d_model), pos[:, None])
+        keys = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=codes.device)], dim=1)
+        h = self.transformer(y, keys[:, None, None, :], cache=state["cache"])
+        state["keys"], state["pos"] = keys, pos + 1
+        return h[:, -1] @ self.output_weight().t()
+
+
+class NARModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.text_vocab_size < 2:
+            raise ValueError("config.text_vocab_size must be set (phone table size + 1 for EOS)")
+        self.config = config
+        d = config.d_model
+        self.text_emb = nn.Embedding(config.text_vocab_size, d)
+        self.audio_embs = nn.ModuleList(nn.Embedding(config.codebook_size, d)
+                                        for _ in range(config.num_codebooks))
+        self.stage_emb = nn.Embedding(config.num_codebooks - 1, d)   # stage j = 1..7 at index j-1
+        self.text_pos = SinusoidalPositions(d, config.dropout)
+        self.audio_pos = SinusoidalPositions(d, config.dropout)
+        self.transformer = Transformer(d, config.num_heads, config.num_layers, config.ffn_dim, config.dropout,
+                                       adaptive=True)
+        _init_weights(self, d)
+        for m in self.modules():  # _init_weights drew AdaLN's projections too: back to the identity start
+            if isinstance(m, AdaptiveLayerNorm):
+                m.reset_parameters()
+
+    def output_weight(self, stages: torch.Tensor) -> torch.Tensor:
+        """[B, 1024, D]: for stage j the (j+1)-th acoustic embedding (0-based index j)."""
+        return torch.stack([e.weight for e in self.audio_embs])[stages]
+
+    def _pack_audio(self, prompt, prompt_lens, codes, code_lens, stages):
+        """Per sequence ``[prompt | target]`` frames, packed from 0 and padded: codes ``[B, La, 8]`` and
+        which codebooks are summed at each frame ``[B, La, 8]`` (all for prompt, the first j for target)."""
+        B, _, K = codes.shape
+        La = int((prompt_lens + code_lens).max())
+        packed = torch.zeros(B, La, K, dtype=torch.long, device=codes.device)
+        use = torch.zeros(B, La, K, dtype=torch.bool, device=codes.device)
+        for b in range(B):
+            p, t = int(prompt_lens[b]), int(code_lens[b])
+            packed[b, :p] = prompt[b, :p]
+            packed[b, p:p + t] = codes[b, :t]
+            use[b, :p] = True
+            use[b, p:p + t, : int(stages[b])] = True
+        return packed, use, La
+
+    def forward(self, text, text_lens, prompt, prompt_lens, codes, code_lens, stages):
+        """Logits ``[B, T, 1024]`` for codebook ``stages[b]`` (0-based, 1..7) of every target frame, and targets."""
+        B, Lx = text.shape
+        T = codes.shape[1]
+        if int(stages.min()) < 1 or int(stages.max()) >= self.config.num_codebooks:
+            raise ValueError(f"NAR stages must be in 1..{self.config.num_codebooks - 1}, got {stages.tolist()}")
+        scale = math.sqrt(self.config.d_model)
+        packed, use, La = self._pack_audio(prompt, prompt_lens, codes, code_lens, stages)
+        y = sum(self.audio_embs[k](packed[..., k]) * use[..., k, None] for k in range(self.config.num_codebooks))
+        x = self.text_pos(self.text_emb(text) * scale)
+        y = self.audio_pos(y * scale)
+        keys = torch.cat([lengths_to_mask(text_lens, Lx), lengths_to_mask(prompt_lens + code_lens, La)], dim=1)
+        h = self.transformer(torch.cat([x, y], dim=1), keys[:, None, None, :],
+                             stage_emb=self.stage_emb(stages - 1))
+        idx = (Lx + prompt_lens[:, None] + torch.arange(T, device=h.device)[None]).clamp(max=Lx + La - 1)
+        states = torch.gather(h, 1, idx[..., None].expand(-1, -1, h.shape[-1]))   # [B, T, D]
+        logits = torch.einsum("btd,bvd->btv", states, self.output_weight(stages))
+        targets = torch.gather(codes.long(), 2, stages[:, None, None].expand(-1, T, 1)).squeeze(2)
+        targets = targets.masked_fill(~lengths_to_mask(code_lens, T), IGNORE)
+        return logits, targets
+
+
+def build_model(model_type: str, config: ModelConfig) -> nn.Module:
+    if model_type == "ar":
+        return ARModel(config)
+    if model_type == "nar":
+        return NARModel(config)
+    raise ValueError(f"model type must be 'ar' or 'nar', got '{model_type}'")
+
+
+def loss_and_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: int = 10):
+    """Summed cross-entropy, summed top-k hits and the number of real targets (for exact averaging
+    over batches and ranks)."""
+    real = targets != IGNORE
+    flat_logits, flat_targets = logits[real].float(), targets[real]
+    loss_sum = F.cross_entropy(flat_logits, flat_targets, reduction="sum")
+    topk = flat_logits.topk(min(k, flat_logits.shape[-1]), dim=-1).indices
+    hits = (topk == flat_targets[:, None]).any(dim=-1).sum()
+    return loss_sum, hits, real.sum()

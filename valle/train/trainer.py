@@ -1,0 +1,487 @@
+"""Training loop for the AR (stage 5) and NAR (stage 6) models: one loop, ``model_type`` picks the model.
+
+Paper defaults (VALL-E section 5.1): AdamW, peak learning rate 5e-4, linear warm-up over 32k updates
+then linear decay. Not given by the paper, so PyTorch's AdamW defaults: betas (0.9, 0.999), weight
+decay 0.01; gradient clipping at norm 1.0 (after unscaling, before the step).
+
+Single process or torchrun (DDP, gloo on CPU / nccl on GPU). The loss is the summed cross-entropy over
+the global batch divided by its global token count, so N ranks compute the same update as one process
+with the same global batch. Resumes exactly from ``checkpoints/step-<N>.pt`` (see checkpoint.py).
+"""
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+import torch.distributed as dist
+from lhotse import load_manifest_lazy
+from lhotse.dataset import DynamicBucketingSampler, DynamicCutSampler
+from tqdm import tqdm
+
+from valle.data.dataset import (CropAwareConstraint, CropConfig, ValleDataset, load_training_cuts,
+                                read_phone_table, text_vocab_size)
+from valle.models.config import CHECKPOINT_FORMAT_VERSION, get_config
+from valle.models.valle import build_model, loss_and_accuracy
+from valle.train import checkpoint as ckpt
+from valle.utils.io import atomic_path, write_text_atomic
+
+
+@dataclass
+class TrainConfig:
+    model_type: str                      # ar | nar
+    exp_dir: Path
+    phones: Path                         # lang/phones.txt
+    train_aligned: List[Path]            # stage-3 cuts
+    train_tokens: List[Path]             # stage-4 cuts
+    valid_aligned: List[Path] = field(default_factory=list)
+    valid_tokens: List[Path] = field(default_factory=list)
+    model_config: str = "paper"
+    num_steps: int = 800_000
+    warmup_steps: int = 32_000
+    peak_lr: float = 5e-4
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    max_batch: float = 120.0             # seconds (or tokens, batch_unit) of cropped audio per rank and batch
+    batch_unit: str = "seconds"          # seconds | tokens
+    num_buckets: int = 10
+    quadratic_duration: Optional[float] = None
+    crop_min: float = 10.0
+    crop_max: float = 20.0
+    prompt_seconds: float = 3.0
+    dtype: str = "float32"               # float32 | bfloat16 | float16 (with a loss scaler)
+    device: str = "auto"                 # auto | cpu | cuda
+    num_workers: int = 0
+    seed: int = 42
+    log_interval: int = 10
+    valid_interval: int = 500
+    save_interval: int = 500
+    keep_last: int = 3
+    max_bad_steps: int = 5               # consecutive NaN/inf losses before stopping
+    threads: int = 0                     # torch threads per rank (0: leave as is)
+
+    def __post_init__(self):
+        if self.model_type not in ("ar", "nar"):
+            raise ValueError(f"--model must be ar or nar, got '{self.model_type}'")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"--dtype must be float32, bfloat16 or float16, got '{self.dtype}'")
+        if self.batch_unit not in ("seconds", "tokens"):
+            raise ValueError(f"--batch-unit must be seconds or tokens, got '{self.batch_unit}'")
+        if self.num_steps < 1 or self.warmup_steps < 0:
+            raise ValueError("need num_steps >= 1 and warmup_steps >= 0")
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warm-up to 1 over ``warmup`` updates, then linear decay to 0 at ``total``."""
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return f
+
+
+class SkipFirst:
+    """Replays a sampler's epoch and drops the batches already consumed before a resume."""
+
+    def __init__(self, sampler, skip: int):
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self):
+        it = iter(self.sampler)
+        for _ in range(self.skip):
+            if next(it, None) is None:
+                return
+        yield from it
+
+
+class Distributed:
+    """torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK) or a single process."""
+
+    def __init__(self, device: str):
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+            self.device = torch.device("cuda", local_rank)
+        else:
+            self.device = torch.device("cpu")
+        if self.world_size > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if use_cuda else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, values: List[float]) -> List[float]:
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.world_size > 1:
+            dist.all_reduce(t)
+        return t.tolist()
+
+    def gather(self, obj):
+        if self.world_size == 1:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self):
+        if self.world_size > 1:
+            dist.barrier()
+
+
+def data_fingerprint(cuts_path: Path) -> str:
+    """Digest of the joined training cuts: a resume on changed data is refused."""
+    return hashlib.sha256(Path(cuts_path).read_bytes()).hexdigest()[:16]
+
+
+def model_inputs(model_type: str, batch: dict, device) -> dict:
+    if model_type == "ar":
+        keys = {"text": "text", "text_lens": "text_lens", "codes": "codes", "code_lens": "code_lens"}
+        out = {k: batch[v].to(device) for k, v in keys.items()}
+        out["codes"] = out["codes"][..., 0]
+        return out
+    keys = ("text", "text_lens", "prompt", "prompt_lens", "codes", "code_lens", "stages")
+    return {k: batch[k].to(device) for k in keys}
+
+
+def batch_tokens(batch: dict) -> int:
+    """Tokens the model reads: phones + EOS, target frames, prompt frames."""
+    return int(batch["text_lens"].sum() + batch["code_lens"].sum() + batch["prompt_lens"].sum())
+
+
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "V100": 125e12}
+
+
+def peak_flops(device) -> Optional[float]:
+    """Dense bf16/fp16 tensor-core peak of known GPUs (for MFU); None on CPU or unknown cards."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+
+
+def plot_curves(history: Dict[str, list], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, style in (("train", "-"), ("valid", "o-")):
+        rows = history.get(name, [])
+        if rows:
+            ax1.plot([r["step"] for r in rows], [r["loss"] for r in rows], style, label=name, ms=3)
+            ax2.plot([r["step"] for r in rows], [r["top10"] for r in rows], style, label=name, ms=3)
+    ax1.set(xlabel="step", ylabel="cross-entropy (nats)", title=f"{title}: loss")
+    ax2.set(xlabel="step", ylabel="top-10 accuracy", title=f"{title}: top-10 accuracy", ylim=(0, 1))
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.env = Distributed(cfg.device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        self.exp_dir = Path(cfg.exp_dir)
+        self.ckpt_dir = self.exp_dir / "checkpoints"
+        self.phones = read_phone_table(cfg.phones)
+        self.model_config = get_config(cfg.model_config).with_text_vocab(text_vocab_size(self.phones))
+        self.crop = CropConfig(cfg.crop_min, cfg.crop_max, cfg.prompt_seconds)
+
+        self.train_cuts_path = self.exp_dir / "data" / "cuts_train.jsonl.gz"
+        self.valid_cuts_path = self.exp_dir / "data" / "cuts_valid.jsonl.gz"
+        if self.env.main:
+            self._join_cuts(cfg.train_aligned, cfg.train_tokens, self.train_cuts_path, "train")
+            if cfg.valid_aligned:
+                self._join_cuts(cfg.valid_aligned, cfg.valid_tokens, self.valid_cuts_path, "valid")
+        self.env.barrier()
+        self.fingerprint = data_fingerprint(self.train_cuts_path)
+
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+        self.model = build_model(cfg.model_type, self.model_config).to(self.env.device)
+        self.num_params = sum(p.numel() for p in self.model.parameters())
+        if self.env.world_size > 1:
+            ids = [self.env.device.index] if self.env.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        else:
+            self.ddp = self.model
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.peak_lr,
+                                           weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           lr_lambda(cfg.warmup_steps, cfg.num_steps))
+        self.amp_dtype = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
+        self.scaler = torch.amp.GradScaler(self.env.device.type, enabled=cfg.dtype == "float16")
+        torch.manual_seed(cfg.seed + 1000 * (self.env.rank + 1))  # dropout differs per rank
+
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.history: Dict[str, list] = {"train": [], "valid": []}
+        self.writer = None
+
+    # --- data -----------------------------------------------------------------------------------
+    def _join_cuts(self, aligned, tokens, out: Path, name: str) -> None:
+        missing = [str(p) for p in [*aligned, *tokens] if not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"expected {missing} (stage 3 writes aligned/, stage 4 tokens/)")
+        cuts, stats = load_training_cuts(aligned, tokens)
+        left_out = {k: v for k, v in stats.items() if k != "kept"}
+        logging.info(f"{name} data: {stats['kept']} examples; left out: {left_out or 'none'}")
+        if stats["kept"] == 0:
+            raise ValueError(f"no {name} examples: every cut lacked codes or alignments ({left_out})")
+        with atomic_path(out) as tmp:
+            cuts.to_file(tmp)
+
+    def _constraint(self) -> CropAwareConstraint:
+        return CropAwareConstraint(max_duration=self.cfg.max_batch, max_crop_seconds=self.cfg.crop_max,
+                                   unit=self.cfg.batch_unit, quadratic_duration=self.cfg.quadratic_duration)
+
+    def train_batches(self):
+        """This rank's batches for the current epoch, from ``batch_in_epoch`` on."""
+        sampler = DynamicBucketingSampler(
+            load_manifest_lazy(self.train_cuts_path), constraint=self._constraint(),
+            num_buckets=self.cfg.num_buckets, shuffle=True, drop_last=False, seed=self.cfg.seed,
+            world_size=self.env.world_size, rank=self.env.rank)
+        sampler.set_epoch(self.epoch)
+        dataset = ValleDataset(self.phones, self.cfg.model_type, self.crop, self.model_config.num_codebooks,
+                               seed=self.cfg.seed, train=True)
+        dataset.set_epoch(self.epoch)
+        return torch.utils.data.DataLoader(dataset, sampler=SkipFirst(sampler, self.batch_in_epoch),
+                                           batch_size=None, num_workers=self.cfg.num_workers)
+
+    def valid_batches(self):
+        sampler = DynamicCutSampler(load_manifest_lazy(self.valid_cuts_path), constraint=self._constraint(),
+                                    shuffle=False, world_size=self.env.world_size, rank=self.env.rank)
+        dataset = ValleDataset(self.phones, self.cfg.model_type, self.crop, self.model_config.num_codebooks,
+                               seed=self.cfg.seed, train=False)
+        return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def identity(self) -> dict:
+        """What a checkpoint must share with this run to be resumed."""
+        return {"model_type": self.cfg.model_type, "config": self.model_config.to_dict(),
+                "phones": self.phones, "world_size": self.env.world_size, "data": self.fingerprint}
+
+    def save_checkpoint(self) -> None:
+        rngs = self.env.gather(ckpt.rng_state())
+        if not self.env.main:
+            return
+        state = {"kind": ckpt.TRAIN_KIND, "format_version": CHECKPOINT_FORMAT_VERSION, **self.identity(),
+                 "train_config": {k: str(v) for k, v in dataclasses.asdict(self.cfg).items()},
+                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                 "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                 "rng": rngs, "history": self.history}
+        path = self.ckpt_dir / f"step-{self.step}.pt"
+        ckpt.save(state, path)
+        for old in ckpt.list_train_checkpoints(self.ckpt_dir)[: -self.cfg.keep_last]:
+            old.unlink()
+        logging.info(f"saved {path}")
+
+    def resume(self, path: Optional[Path] = None) -> bool:
+        """Load ``path`` or the newest checkpoint under exp_dir/checkpoints; False when there is none."""
+        if path is None:
+            found = ckpt.list_train_checkpoints(self.ckpt_dir)
+            if not found:
+                return False
+            path = found[-1]
+        state = ckpt.load(path, ckpt.TRAIN_KIND)
+        ckpt.check_compatible(path, state, self.identity())
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.history = state["history"]
+        ckpt.set_rng_state(state["rng"][self.env.rank])
+        logging.info(f"resumed from {path}: step {self.step}, epoch {self.epoch}, "
+                     f"batch {self.batch_in_epoch} of that epoch")
+        return True
+
+    # --- steps ----------------------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.env.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        self.ddp.eval()
+        loss, hits, n = 0.0, 0.0, 0.0
+        for batch in self.valid_batches():
+            with self._autocast():
+                logits, targets = self.model(**model_inputs(self.cfg.model_type, batch, self.env.device))
+            ls, h, c = loss_and_accuracy(logits, targets)
+            loss, hits, n = loss + ls.item(), hits + h.item(), n + c.item()
+        loss, hits, n = self.env.sum([loss, hits, n])
+        self.ddp.train()
+        return {"step": self.step, "loss": loss / max(n, 1), "top10": hits / max(n, 1), "tokens": n}
+
+    def train_step(self, batch: dict) -> Optional[dict]:
+        """One update on this rank's part of the global batch; None when every rank ran out of data."""
+        have = batch is not None
+        inputs = model_inputs(self.cfg.model_type, batch, self.env.device) if have else None
+        with self._autocast():
+            if have:
+                logits, targets = self.ddp(**inputs)
+                loss_sum, hits, n = loss_and_accuracy(logits, targets)
+        local = [float(have), float(n) if have else 0.0]
+        everyone_has, global_n = self.env.sum(local)
+        if everyone_has < self.env.world_size:  # an uneven end of epoch: all ranks stop together
+            return None
+        finite = self.env.sum([float(torch.isfinite(loss_sum).item())])[0] == self.env.world_size
+        self.optimizer.zero_grad(set_to_none=True)
+        if not finite:
+            return {"skipped": True, "loss": float("nan")}
+        # Summed loss over this rank / global tokens, times world size: DDP's gradient mean then equals
+        # the gradient of the global-batch mean loss, whatever the split across ranks.
+        loss = loss_sum * self.env.world_size / global_n
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        if self.amp_dtype == torch.float16:
+            self.scaler.step(self.optimizer)   # skips the update itself when gradients overflowed
+            self.scaler.update()
+        elif torch.isfinite(grad_norm):
+            self.optimizer.step()
+        else:
+            return {"skipped": True, "loss": float("nan")}
+        self.scheduler.step()
+        loss_total, hits_total = self.env.sum([loss_sum.item(), hits.item()])
+        return {"skipped": False, "loss": loss_total / global_n, "top10": hits_total / global_n,
+                "grad_norm": float(grad_norm), "tokens": global_n}
+
+    def _on_bad_batch(self, batch: dict, bad: int) -> None:
+        logging.warning(f"step {self.step}: loss is NaN/inf (cuts {batch['cut_ids'][:4]}...); update skipped "
+                        f"({bad} in a row)")
+        if bad >= self.cfg.max_bad_steps:
+            path = self.exp_dir / f"bad_batch_step{self.step}_rank{self.env.rank}.pt"
+            ckpt.save(batch, path)
+            raise FloatingPointError(f"loss was NaN/inf for {bad} batches in a row; the last batch is saved in "
+                                     f"{path} (cuts {batch['cut_ids']}). Try --dtype bfloat16/float32, a lower "
+                                     f"--peak-lr, or inspect those cuts.")
+
+    def _log_scalars(self, prefix: str, row: dict) -> None:
+        if self.writer is not None:
+            for k, v in row.items():
+                if k != "step":
+                    self.writer.add_scalar(f"{prefix}/{k}", v, self.step)
+
+    def _validate_and_record(self) -> None:
+        if not self.cfg.valid_aligned:
+            return
+        row = self.validate()
+        self.history["valid"].append(row)
+        logging.info(f"step {self.step}: valid loss {row['loss']:.4f}, top-10 accuracy {row['top10']:.4f} "
+                     f"({int(row['tokens'])} tokens)")
+        if self.env.main:
+            self._log_scalars("valid", {"loss": row["loss"], "top10_accuracy": row["top10"]})
+            plot_curves(self.history, self.exp_dir / "curves.png", self.cfg.model_type.upper())
+
+    def _log_train(self, window: dict, out: dict, peak: Optional[float]) -> None:
+        """Averages over the last log interval; throughput counts every token the model read (all ranks)."""
+        elapsed = max(time.time() - window["t"], 1e-9)
+        tps = window["inputs"] / elapsed
+        row = {"loss": window["loss"] / max(window["n"], 1), "top10_accuracy": window["top10"] / max(window["n"], 1),
+               "lr": self.scheduler.get_last_lr()[0], "grad_norm": out["grad_norm"], "tokens_per_s": tps,
+               "steps_per_s": window["n"] / elapsed}
+        mfu = ""
+        if peak:  # 6 N FLOPs per token (forward + backward), attention left out
+            row["mfu"] = 6 * self.num_params * tps / (peak * self.env.world_size)
+            mfu = f", MFU {row['mfu']:.1%}"
+        logging.info(f"epoch {self.epoch} step {self.step}: loss {row['loss']:.4f}, top-10 {row['top10_accuracy']:.4f}, "
+                     f"lr {row['lr']:.2e}, grad norm {row['grad_norm']:.2f}, {tps:.0f} tokens/s, "
+                     f"{row['steps_per_s']:.2f} steps/s{mfu}")
+        if self.env.main:
+            self._log_scalars("train", row)
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        resumed = self.resume()
+        if self.env.main:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"), purge_step=self.step)
+        logging.info(f"{cfg.model_type.upper()} model '{cfg.model_config}': {self.num_params / 1e6:.2f} M parameters, "
+                     f"{self.env.world_size} rank(s) on {self.env.device}, dtype {cfg.dtype}; "
+                     f"steps {self.step}->{cfg.num_steps}")
+        if not resumed:
+            self._validate_and_record()  # the starting point of the curves
+        peak = peak_flops(self.env.device)
+        new_window = lambda: {"inputs": 0, "loss": 0.0, "top10": 0.0, "n": 0, "t": time.time()}  # noqa: E731
+        bad, window = 0, new_window()
+        start_time = time.time()
+        bar = tqdm(total=cfg.num_steps, initial=self.step, disable=not self.env.main, desc=cfg.model_type,
+                   mininterval=5, dynamic_ncols=True)
+        while self.step < cfg.num_steps:
+            batches, steps_this_epoch = iter(self.train_batches()), 0
+            while self.step < cfg.num_steps:
+                batch = next(batches, None)
+                out = self.train_step(batch)
+                if out is None:  # this epoch's data is used up (on some rank)
+                    if steps_this_epoch == 0 and self.batch_in_epoch == 0:
+                        raise RuntimeError(f"epoch {self.epoch} yielded no batch: is --max-batch smaller "
+                                           f"than every example?")
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    break
+                self.batch_in_epoch += 1
+                self.step += 1
+                steps_this_epoch += 1
+                bar.update(1)
+                if out["skipped"]:
+                    bad += 1
+                    self._on_bad_batch(batch, bad)
+                    continue
+                bad = 0
+                window["loss"] += out["loss"]
+                window["top10"] += out["top10"]
+                window["n"] += 1
+                window["inputs"] += batch_tokens(batch) * self.env.world_size
+                self.history["train"].append({"step": self.step, "loss": out["loss"], "top10": out["top10"]})
+                if self.step % cfg.log_interval == 0 or self.step == cfg.num_steps:
+                    self._log_train(window, out, peak)
+                    window = new_window()
+                if self.step % cfg.valid_interval == 0 or self.step == cfg.num_steps:
+                    self._validate_and_record()
+                if self.step % cfg.save_interval == 0 or self.step == cfg.num_steps:
+                    self.save_checkpoint()
+        bar.close()
+        summary = self.finish(time.time() - start_time)
+        if self.writer is not None:
+            self.writer.close()
+        return summary
+
+    def finish(self, seconds: float) -> dict:
+        valid = self.history["valid"]
+        summary = {"model_type": self.cfg.model_type, "model_config": self.cfg.model_config,
+                   "num_params": self.num_params, "steps": self.step, "epochs_started": self.epoch + 1,
+                   "world_size": self.env.world_size, "seconds_this_run": round(seconds, 1),
+                   "first_valid": valid[0] if valid else None, "last_valid": valid[-1] if valid else None}
+        if self.env.main:
+            ckpt.save_model(self.exp_dir / "model.pt", self.cfg.model_type, self.model_config, self.phones,
+                            self.model.state_dict(), {"step": self.step, "summary": summary})
+            write_text_atomic(self.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+            logging.info(f"wrote {self.exp_dir / 'model.pt'}; summary: {json.dumps(summary)}")
+        self.env.barrier()
+        return summary
+
+
+def train(cfg: TrainConfig) -> dict:
+    trainer = Trainer(cfg)
+    try:
+        return trainer.run()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
