@@ -55,6 +55,8 @@ def get_args():
     p.add_argument("--keep-last", type=int, default=d.keep_last, help="training checkpoints kept")
     p.add_argument("--max-bad-steps", type=int, default=d.max_bad_steps,
                    help="consecutive NaN/inf losses before stopping (the batch is saved)")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="leave after this many updates in this run, with a checkpoint (0: train to --num-steps)")
     p.add_argument("--threads", type=int, default=0, help="torch threads per rank (0: torch's default)")
     p.add_argument("--log-file", default=None)
     return p.parse_args()
@@ -82,7 +84,7 @@ def main():
         prompt_seconds=args.prompt_seconds, dtype=args.dtype, device=args.device,
         num_workers=args.num_workers, seed=args.seed, log_interval=args.log_interval,
         valid_interval=args.valid_interval, save_interval=args.save_interval, keep_last=args.keep_last,
-        max_bad_steps=args.max_bad_steps, threads=args.threads)
+        max_bad_steps=args.max_bad_steps, threads=args.threads, stop_after=args.stop_after)
     try:
         train(cfg)
     except (CheckpointError, FileNotFoundError, FloatingPointError) as e:

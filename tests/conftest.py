@@ -56,3 +56,68 @@ def run_recipe(*args, cwd=None, check=True, timeout=600) -> subprocess.Completed
 def recipe_dirs(tmp_path: Path):
     """--data-dir/--exp-dir options that keep a test's artifacts in its tmp dir."""
     return ["--data-dir", tmp_path / "data", "--exp-dir", tmp_path / "exp"]
+
+
+def make_training_data(root: Path, num_cuts: int = 24, seed: int = 0, long_cut: bool = True) -> dict:
+    """Stage-2/3/4-shaped artifacts without running stages 0-4: phones.txt, aligned cuts (tts_phone
+    alignments on the recording timeline) and token cuts with HDF5 codes.
+
+    The codes tell where they came from: codebook 1 holds the id of the phone the frame lies in,
+    codebook 2 the frame's index in its recording, the others random values. With ``long_cut`` one
+    more recording holds three supervisions (a LibriLight-like file). Returns the paths.
+    """
+    import random as _random
+
+    import numpy as np
+    from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+    from lhotse.features.io import NumpyHdf5Writer
+    from lhotse.supervision import AlignmentItem
+
+    rng = _random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    phones = ["SIL"] + [f"p{i}" for i in range(12)]
+    (root / "phones.txt").write_text("<eps> 0\n" + "".join(f"{p} {i + 1}\n" for i, p in enumerate(phones))
+                                     + "#0 14\n")
+    ids = {p: i + 1 for i, p in enumerate(phones)}
+
+    def segment(start):
+        items, t = [], start
+        for _ in range(rng.randint(6, 40)):
+            p = rng.choice(phones)
+            if items and items[-1].symbol == p:
+                continue
+            d = round(rng.uniform(0.05, 0.25), 4)
+            items.append(AlignmentItem(symbol=p, start=round(t, 4), duration=d))
+            t += d
+        return items, t
+
+    aligned, tokens = [], []
+    with NumpyHdf5Writer(root / "codes.h5") as writer:
+        specs = [[0.0] for _ in range(num_cuts)] + ([[0.3, 0.0, 0.5]] if long_cut else [])
+        for n, gaps in enumerate(specs):
+            rec_id = f"rec{n:03d}"
+            sups, t = [], 0.0
+            for s, gap in enumerate(gaps):
+                items, end = segment(t + gap)
+                sups.append(SupervisionSegment(id=f"{rec_id}-{s}", recording_id=rec_id, start=items[0].start,
+                                               duration=round(end - items[0].start, 4), speaker="spk",
+                                               alignment={"tts_phone": items}))
+                t = end
+            duration = round(t + 0.1, 4)
+            num_frames = int(round(duration * 75))
+            codes = np.array([[rng.randrange(1024) for _ in range(8)] for _ in range(num_frames)], dtype=np.int16)
+            codes[:, 1] = np.arange(num_frames) % 1024
+            codes[:, 0] = 0
+            for sup in sups:
+                for it in sup.alignment["tts_phone"]:
+                    codes[int(round(it.start * 75)):int(round(it.end * 75)), 0] = ids[it.symbol]
+            rec = Recording(id=rec_id, sources=[], sampling_rate=24000, num_samples=int(duration * 24000),
+                            duration=duration)
+            cut = MonoCut(id=rec_id, start=0.0, duration=duration, channel=0, recording=rec, supervisions=sups)
+            aligned.append(cut)
+            tcut = MonoCut(id=rec_id, start=0.0, duration=duration, channel=0, recording=rec)
+            tcut.codes = writer.store_array(rec_id, codes, frame_shift=1 / 75, temporal_dim=0)
+            tokens.append(tcut)
+    CutSet.from_cuts(aligned).to_file(root / "aligned.jsonl.gz")
+    CutSet.from_cuts(tokens).to_file(root / "tokens.jsonl.gz")
+    return {"phones": root / "phones.txt", "aligned": root / "aligned.jsonl.gz", "tokens": root / "tokens.jsonl.gz"}

@@ -148,7 +148,10 @@ class NARModel(nn.Module):
 
     def output_weight(self, stages: torch.Tensor) -> torch.Tensor:
         """[B, 1024, D]: for stage j the (j+1)-th acoustic embedding (0-based index j)."""
-        return torch.stack([e.weight for e in self.audio_embs])[stages]
+        # A one-hot matmul, not ``stack(...)[stages]``: the backward of advanced indexing accumulates
+        # with index_put, which is not deterministic on CPU, and exact resume needs determinism.
+        one_hot = F.one_hot(stages, self.config.num_codebooks).to(self.audio_embs[0].weight.dtype)
+        return torch.einsum("bk,kvd->bvd", one_hot, torch.stack([e.weight for e in self.audio_embs]))
 
     def _pack_audio(self, prompt, prompt_lens, codes, code_lens, stages):
         """Per sequence ``[prompt | target]`` frames, packed from 0 and padded: codes ``[B, La, 8]`` and

@@ -9,6 +9,7 @@ the global batch divided by its global token count, so N ranks compute the same 
 with the same global batch. Resumes exactly from ``checkpoints/step-<N>.pt`` (see checkpoint.py).
 """
 import dataclasses
+import gzip
 import hashlib
 import json
 import logging
@@ -65,6 +66,7 @@ class TrainConfig:
     keep_last: int = 3
     max_bad_steps: int = 5               # consecutive NaN/inf losses before stopping
     threads: int = 0                     # torch threads per rank (0: leave as is)
+    stop_after: int = 0                  # leave after this many updates in this run (checkpoint saved); 0: off
 
     def __post_init__(self):
         if self.model_type not in ("ar", "nar"):
@@ -93,11 +95,17 @@ class SkipFirst:
         self.sampler, self.skip = sampler, skip
 
     def __iter__(self):
+        # Not `yield from it`: that calls iter() again, and a lhotse sampler's __iter__ restarts the epoch.
         it = iter(self.sampler)
-        for _ in range(self.skip):
-            if next(it, None) is None:
+        n = 0
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
                 return
-        yield from it
+            if n >= self.skip:
+                yield batch
+            n += 1
 
 
 class Distributed:
@@ -140,7 +148,8 @@ class Distributed:
 
 def data_fingerprint(cuts_path: Path) -> str:
     """Digest of the joined training cuts: a resume on changed data is refused."""
-    return hashlib.sha256(Path(cuts_path).read_bytes()).hexdigest()[:16]
+    with gzip.open(cuts_path, "rb") as f:  # the content: gzip headers carry a timestamp
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 def model_inputs(model_type: str, batch: dict, device) -> dict:
@@ -259,15 +268,19 @@ class Trainer:
         dataset = ValleDataset(self.phones, self.cfg.model_type, self.crop, self.model_config.num_codebooks,
                                seed=self.cfg.seed, train=True)
         dataset.set_epoch(self.epoch)
+        # Own generator: creating the iterator would otherwise draw from the global torch RNG, and a
+        # resumed run (which creates it at a different moment) would get different dropout masks.
         return torch.utils.data.DataLoader(dataset, sampler=SkipFirst(sampler, self.batch_in_epoch),
-                                           batch_size=None, num_workers=self.cfg.num_workers)
+                                           batch_size=None, num_workers=self.cfg.num_workers,
+                                           generator=torch.Generator().manual_seed(self.cfg.seed + self.epoch))
 
     def valid_batches(self):
         sampler = DynamicCutSampler(load_manifest_lazy(self.valid_cuts_path), constraint=self._constraint(),
                                     shuffle=False, world_size=self.env.world_size, rank=self.env.rank)
         dataset = ValleDataset(self.phones, self.cfg.model_type, self.crop, self.model_config.num_codebooks,
                                seed=self.cfg.seed, train=False)
-        return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
+        return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0,
+                                           generator=torch.Generator().manual_seed(self.cfg.seed))
 
     # --- checkpoints ----------------------------------------------------------------------------
     def identity(self) -> dict:
@@ -421,7 +434,7 @@ class Trainer:
         peak = peak_flops(self.env.device)
         new_window = lambda: {"inputs": 0, "loss": 0.0, "top10": 0.0, "n": 0, "t": time.time()}  # noqa: E731
         bad, window = 0, new_window()
-        start_time = time.time()
+        start_time, steps_this_run = time.time(), 0
         bar = tqdm(total=cfg.num_steps, initial=self.step, disable=not self.env.main, desc=cfg.model_type,
                    mininterval=5, dynamic_ncols=True)
         while self.step < cfg.num_steps:
@@ -439,6 +452,7 @@ class Trainer:
                 self.batch_in_epoch += 1
                 self.step += 1
                 steps_this_epoch += 1
+                steps_this_run += 1
                 bar.update(1)
                 if out["skipped"]:
                     bad += 1
@@ -455,8 +469,14 @@ class Trainer:
                     window = new_window()
                 if self.step % cfg.valid_interval == 0 or self.step == cfg.num_steps:
                     self._validate_and_record()
-                if self.step % cfg.save_interval == 0 or self.step == cfg.num_steps:
+                stopping = cfg.stop_after and steps_this_run == cfg.stop_after
+                if self.step % cfg.save_interval == 0 or self.step == cfg.num_steps or stopping:
                     self.save_checkpoint()
+                if stopping:
+                    break
+            if cfg.stop_after and steps_this_run == cfg.stop_after:
+                logging.info(f"stopping after {steps_this_run} updates (--stop-after); rerun to resume")
+                break
         bar.close()
         summary = self.finish(time.time() - start_time)
         if self.writer is not None:
@@ -469,11 +489,12 @@ class Trainer:
                    "num_params": self.num_params, "steps": self.step, "epochs_started": self.epoch + 1,
                    "world_size": self.env.world_size, "seconds_this_run": round(seconds, 1),
                    "first_valid": valid[0] if valid else None, "last_valid": valid[-1] if valid else None}
-        if self.env.main:
+        if self.env.main and self.step >= self.cfg.num_steps:
             ckpt.save_model(self.exp_dir / "model.pt", self.cfg.model_type, self.model_config, self.phones,
                             self.model.state_dict(), {"step": self.step, "summary": summary})
             write_text_atomic(self.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
             logging.info(f"wrote {self.exp_dir / 'model.pt'}; summary: {json.dumps(summary)}")
+            plot_curves(self.history, self.exp_dir / "curves.png", self.cfg.model_type.upper())
         self.env.barrier()
         return summary
 

@@ -1,0 +1,211 @@
+"""Training loop: schedule, exact resume, checkpoint errors, NaN handling, mixed precision, DDP (gloo)."""
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from conftest import REPO, make_training_data
+from valle.models import config as model_config
+from valle.train import checkpoint as ckpt
+from valle.train.checkpoint import CheckpointError
+from valle.train.trainer import TrainConfig, Trainer, lr_lambda, train
+
+UNIT = model_config.ModelConfig(d_model=32, num_heads=2, num_layers=1, ffn_dim=64, dropout=0.1)
+
+
+@pytest.fixture(autouse=True)
+def unit_config(monkeypatch):
+    monkeypatch.setitem(model_config.CONFIGS, "unit", UNIT)
+    monkeypatch.setitem(model_config.CONFIGS, "unit_nodrop", dataclasses.replace(UNIT, dropout=0.0))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_training_data(tmp_path_factory.mktemp("train_data"), num_cuts=20, seed=5)
+
+
+def make_cfg(data, exp_dir, **kw):
+    base = dict(model_type="ar", exp_dir=exp_dir, phones=data["phones"], train_aligned=[data["aligned"]],
+                train_tokens=[data["tokens"]], valid_aligned=[data["aligned"]], valid_tokens=[data["tokens"]],
+                model_config="unit", num_steps=12, warmup_steps=3, peak_lr=2e-3, max_batch=8.0, num_buckets=2,
+                crop_min=0.8, crop_max=2.0, prompt_seconds=0.5, log_interval=2, valid_interval=5,
+                save_interval=100, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_lr_schedule_warmup_then_linear_decay():
+    f = lr_lambda(4, 12)
+    values = [f(s) for s in range(13)]
+    assert values[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert values[4] == 1.0 and values[8] == 0.5 and values[12] == 0.0
+    assert all(a >= b for a, b in zip(values[3:], values[4:]))
+
+
+@pytest.mark.parametrize("model_type", ["ar", "nar"])
+def test_resume_is_exact(data, tmp_path, model_type):
+    """12 updates in one run == 5 updates, stop, resume, 7 more (crossing an epoch boundary)."""
+    straight = train(make_cfg(data, tmp_path / "a", model_type=model_type))
+    first = Trainer(make_cfg(data, tmp_path / "b", model_type=model_type, stop_after=5))
+    first.run()
+    assert [p.name for p in ckpt.list_train_checkpoints(tmp_path / "b" / "checkpoints")] == ["step-5.pt"]
+    assert not (tmp_path / "b" / "model.pt").exists()   # not finished yet
+    resumed = Trainer(make_cfg(data, tmp_path / "b", model_type=model_type))
+    resumed.run()
+    assert resumed.epoch >= 1, "the test should cross an epoch boundary"
+    a = ckpt.load(tmp_path / "a" / "checkpoints" / "step-12.pt", ckpt.TRAIN_KIND)
+    b = ckpt.load(tmp_path / "b" / "checkpoints" / "step-12.pt", ckpt.TRAIN_KIND)
+    assert [r["loss"] for r in a["history"]["train"]] == [r["loss"] for r in b["history"]["train"]]
+    assert [r["loss"] for r in a["history"]["valid"]] == [r["loss"] for r in b["history"]["valid"]]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    assert a["epoch"] == b["epoch"] and a["batch_in_epoch"] == b["batch_in_epoch"]
+    assert straight["last_valid"]["loss"] == json.loads((tmp_path / "b" / "summary.json").read_text())["last_valid"]["loss"]
+    # The run leaves what later stages and people read.
+    for name in ("model.pt", "curves.png", "summary.json"):
+        assert (tmp_path / "b" / name).is_file()
+    assert any((tmp_path / "b" / "tensorboard").iterdir())
+    model, meta = ckpt.load_model(tmp_path / "b" / "model.pt", expect_type=model_type)
+    assert meta["config"]["d_model"] == 32 and meta["phones"]["p0"] == 2
+
+
+def test_validation_accuracy_rises(data, tmp_path):
+    summary = train(make_cfg(data, tmp_path / "exp", num_steps=40, warmup_steps=5, valid_interval=40,
+                             peak_lr=5e-3))
+    # Codebook 1 of the synthetic codes has 14 values, so top-10 starts high: the loss says more.
+    assert summary["last_valid"]["loss"] < 0.5 * summary["first_valid"]["loss"]
+    assert summary["last_valid"]["top10"] > summary["first_valid"]["top10"]
+
+
+def test_mismatched_and_corrupt_checkpoints_are_clear_errors(data, tmp_path):
+    Trainer(make_cfg(data, tmp_path, stop_after=2)).run()
+    path = tmp_path / "checkpoints" / "step-2.pt"
+    with pytest.raises(CheckpointError, match=r"step-2\.pt does not match this run: config\.d_model: "
+                                              r"checkpoint 32, this run 64"):
+        model_config.CONFIGS["wide"] = dataclasses.replace(UNIT, d_model=64)
+        try:
+            Trainer(make_cfg(data, tmp_path, model_config="wide")).run()
+        finally:
+            del model_config.CONFIGS["wide"]
+    with pytest.raises(CheckpointError, match="model_type: checkpoint 'ar', this run 'nar'"):
+        Trainer(make_cfg(data, tmp_path, model_type="nar")).run()
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"step-2\.pt cannot be read .*corrupt or truncated"):
+        Trainer(make_cfg(data, tmp_path)).run()
+    path.unlink()
+    with pytest.raises(CheckpointError, match="expected a 'valle-model' checkpoint"):
+        ckpt.save({"kind": ckpt.TRAIN_KIND, "format_version": 1}, tmp_path / "x.pt")
+        ckpt.load_model(tmp_path / "x.pt")
+    ckpt.save({"kind": ckpt.MODEL_KIND, "format_version": 999}, tmp_path / "y.pt")
+    with pytest.raises(CheckpointError, match="format version 999"):
+        ckpt.load_model(tmp_path / "y.pt")
+
+
+def test_repeated_nan_stops_and_saves_the_batch(data, tmp_path):
+    trainer = Trainer(make_cfg(data, tmp_path, max_bad_steps=3))
+    with torch.no_grad():
+        trainer.model.audio_pos.alpha.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="NaN/inf for 3 batches in a row") as err:
+        trainer.run()
+    saved = list(tmp_path.glob("bad_batch_step3_rank0.pt"))
+    assert saved and str(saved[0]) in str(err.value)
+    batch = torch.load(saved[0], weights_only=False)
+    assert batch["cut_ids"] and batch["codes"].ndim == 3
+    assert trainer.step == 3  # the three batches were consumed, no update made
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_mixed_precision_trains(data, tmp_path, dtype):
+    trainer = Trainer(make_cfg(data, tmp_path, model_type="nar", dtype=dtype, num_steps=6))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    summary = trainer.run()
+    assert summary["steps"] == 6
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in trainer.history["train"])
+    changed = sum(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+    assert changed > 0
+    assert trainer.scaler.is_enabled() == (dtype == "float16")
+
+
+# --- DDP ----------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, cfg, batches, out_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    model_config.CONFIGS["unit_nodrop"] = dataclasses.replace(UNIT, dropout=0.0)  # spawned: no monkeypatch
+    trainer = Trainer(cfg)
+    outs = [trainer.train_step(b) for b in batches[rank]]
+    torch.save({"outs": outs, "model": trainer.model.state_dict()}, out_dir / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def split_batch(batch, rows):
+    out = {}
+    for k, v in batch.items():
+        out[k] = [v[i] for i in rows] if isinstance(v, list) else v[rows]
+    return out
+
+
+def test_two_ranks_equal_one_rank_with_the_same_global_batch(data, tmp_path):
+    cfg = make_cfg(data, tmp_path / "exp", model_type="nar", model_config="unit_nodrop")
+    single = Trainer(cfg)
+    loader = iter(single.train_batches())
+    global_batches = [next(loader) for _ in range(3)]
+    for b in global_batches:
+        assert len(b["cut_ids"]) >= 2
+    # Uneven splits on purpose: the loss is normalized by the global token count.
+    halves = [[split_batch(b, [0]) for b in global_batches],
+              [split_batch(b, list(range(1, len(b["cut_ids"])))) for b in global_batches]]
+    single_outs = [single.train_step(b) for b in global_batches]
+    mp.spawn(_ddp_worker, args=(2, free_port(), cfg, halves, tmp_path), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    for s, d0, d1 in zip(single_outs, ranks[0]["outs"], ranks[1]["outs"]):
+        assert s["loss"] == pytest.approx(d0["loss"], rel=1e-5) == pytest.approx(d1["loss"], rel=1e-5)
+        assert s["tokens"] == d0["tokens"]
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(ranks[0]["model"][k], v, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(ranks[1]["model"][k], v, rtol=1e-4, atol=1e-5)
+
+
+def test_torchrun_two_ranks_end_to_end(tmp_path):
+    """local/train.py under torchrun with 2 gloo ranks (uneven epoch ends included), then a resume."""
+    data = make_training_data(tmp_path / "data", num_cuts=16, seed=9)
+    lang = tmp_path / "lang"
+    lang.mkdir()
+    (lang / "phones.txt").write_text(data["phones"].read_text())
+    for d in ("aligned", "tokens"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "cuts_train.jsonl.gz").write_bytes(data[d].read_bytes())
+        (tmp_path / d / "cuts_dev.jsonl.gz").write_bytes(data[d].read_bytes())
+    exp = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(REPO / "local" / "train.py"), "--model", "ar", "--exp-dir", str(exp), "--lang-dir", str(lang),
+           "--aligned-dir", str(tmp_path / "aligned"), "--tokens-dir", str(tmp_path / "tokens"),
+           "--train-parts", "train", "--valid-parts", "dev", "--config", "tiny", "--num-steps", "8",
+           "--warmup-steps", "2", "--max-batch", "6", "--crop-min", "1", "--crop-max", "2", "--num-buckets", "2",
+           "--valid-interval", "4", "--log-interval", "2", "--threads", "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd + ["--stop-after", "5"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 rank(s) on cpu" in proc.stderr
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed from" in proc.stderr and "step-5.pt" in proc.stderr
+    summary = json.loads((exp / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 8
+    # A different number of ranks cannot resume this run exactly: refused with the reason.
+    proc = subprocess.run([sys.executable] + cmd[6:] + ["--num-steps", "10"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "world_size: checkpoint 2, this run 1" in proc.stderr
