@@ -191,14 +191,39 @@ if run_stage 4; then
     mark_done "${markers[4]}"
   fi
 fi
-if run_stage 5; then
-  require_path "${markers[4]}" 4 "EnCodec tokens"
-  not_implemented 5 "AR training"
-fi
-if run_stage 6; then
-  require_path "${markers[4]}" 4 "EnCodec tokens"
-  not_implemented 6 "NAR training"
-fi
+# train_model ar|nar STEPS: stage 5 or 6. Several processes (train_nproc > 1: GPUs, or CPU ranks on
+# gloo) go through torchrun; multi-node: run local/train.py under torchrun yourself (see its --help).
+train_model() {
+  local model=$1 steps=$2 launcher=(python)
+  if [ "${train_nproc:-1}" -gt 1 ]; then
+    launcher=(torchrun --standalone --nproc-per-node "$train_nproc")
+  fi
+  "${launcher[@]}" local/train.py --model "$model" --exp-dir "$exp_dir/$model" \
+    --lang-dir "$data_dir/lang" --aligned-dir "$data_dir/aligned" --tokens-dir "$data_dir/tokens" \
+    --train-parts "$labeled_train_parts $unlabeled_parts" --valid-parts "$dev_parts" \
+    --config "${model_config:-paper}" --num-steps "$steps" --warmup-steps "${warmup_steps:-32000}" \
+    --peak-lr "${peak_lr:-5e-4}" --max-batch "${max_batch:-120}" --batch-unit "${batch_unit:-seconds}" \
+    --num-buckets "${num_buckets:-10}" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
+    --crop-min "${crop_min:-10}" --crop-max "${crop_max:-20}" --prompt-seconds "${prompt_seconds:-3}" \
+    --dtype "${train_dtype:-float32}" --num-workers "${train_num_workers:-0}" \
+    --valid-interval "${valid_interval:-1000}" --save-interval "${save_interval:-1000}" \
+    --log-interval "${log_interval:-50}" --log-file "$exp_dir/log/stage${3}_train_$model.log"
+}
+for n in 5 6; do
+  if run_stage $n; then
+    model=$([ $n = 5 ] && echo ar || echo nar)
+    log "Stage $n: ${model^^} model training into $exp_dir/$model"
+    require_path "${markers[4]}" 4 "EnCodec tokens"
+    require_path "${markers[3]}" 3 "phone alignments"
+    if stage_needed $n; then
+      # A rerun resumes from the newest checkpoint under $exp_dir/$model; --force starts over.
+      [ "$force" = true ] && rm -rf "${exp_dir:?}/$model"
+      steps_var=train_steps_$model
+      train_model $model "${!steps_var:-800000}" $n
+      mark_done "${markers[$n]}"
+    fi
+  fi
+done
 if run_stage 7; then
   require_path "${markers[6]}" 6 "a trained NAR model"
   not_implemented 7 "synthesis and evaluation"

@@ -58,6 +58,34 @@ def recipe_dirs(tmp_path: Path):
     return ["--data-dir", tmp_path / "data", "--exp-dir", tmp_path / "exp"]
 
 
+SMALL_ALIGN = TINY_CONF_SH + """
+gmm_iters=8
+gmm_total_gauss=150
+dnn_epochs=3
+"""
+
+
+@pytest.fixture(scope="session")
+def aligned_recipe(tmp_path_factory):
+    """Stages 0-3 on the tiny corpus with two sabotaged transcripts (shared by the stage 2-3 and 4-6 tests)."""
+    tmp = tmp_path_factory.mktemp("stage23")
+    conf = tmp / "conf.sh"
+    conf.write_text(SMALL_ALIGN)
+    common = ["--conf", conf, *recipe_dirs(tmp)]
+    run_recipe("--stage", 0, "--stop-stage", 2, *common)
+    lang = tmp / "data" / "lang"
+    # Two bad transcripts: a word the lexicon lacks, and a transcript far too long for its audio.
+    dev = (lang / "text" / "dev-clean.txt").read_text().splitlines()
+    dev[0] += " QQQZZZWORD"
+    (lang / "text" / "dev-clean.txt").write_text("\n".join(dev) + "\n")
+    test = (lang / "text" / "test-clean.txt").read_text().splitlines()
+    uid, words = test[0].split(" ", 1)
+    test[0] = uid + " " + " ".join([words] * 12)
+    (lang / "text" / "test-clean.txt").write_text("\n".join(test) + "\n")
+    out = run_recipe("--stage", 3, "--stop-stage", 3, *common).stdout
+    return tmp, common, out, dev[0].split()[0], uid
+
+
 def make_training_data(root: Path, num_cuts: int = 24, seed: int = 0, long_cut: bool = True) -> dict:
     """Stage-2/3/4-shaped artifacts without running stages 0-4: phones.txt, aligned cuts (tts_phone
     alignments on the recording timeline) and token cuts with HDF5 codes.

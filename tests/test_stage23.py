@@ -4,34 +4,7 @@ import json
 import pytest
 from lhotse import CutSet
 
-from conftest import TINY_CONF_SH, recipe_dirs, run_recipe
-
-SMALL_ALIGN = TINY_CONF_SH + """
-gmm_iters=8
-gmm_total_gauss=150
-dnn_epochs=3
-"""
-
-
-@pytest.fixture(scope="module")
-def aligned_recipe(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("stage23")
-    conf = tmp / "conf.sh"
-    conf.write_text(SMALL_ALIGN)
-    common = ["--conf", conf, *recipe_dirs(tmp)]
-    run_recipe("--stage", 0, "--stop-stage", 2, *common)
-    lang = tmp / "data" / "lang"
-    # Two bad transcripts: a word the lexicon lacks, and a transcript far too long for its audio.
-    dev = (lang / "text" / "dev-clean.txt").read_text().splitlines()
-    dev[0] += " QQQZZZWORD"
-    (lang / "text" / "dev-clean.txt").write_text("\n".join(dev) + "\n")
-    test = (lang / "text" / "test-clean.txt").read_text().splitlines()
-    uid, words = test[0].split(" ", 1)
-    test[0] = uid + " " + " ".join([words] * 12)
-    (lang / "text" / "test-clean.txt").write_text("\n".join(test) + "\n")
-    out = run_recipe("--stage", 3, "--stop-stage", 3, *common).stdout
-    return tmp, common, out, dev[0].split()[0], uid
-
+from conftest import recipe_dirs, run_recipe  # noqa: F401  (aligned_recipe: a conftest fixture)
 
 def test_lang_dir_is_complete(aligned_recipe):
     tmp = aligned_recipe[0]

@@ -41,3 +41,23 @@ gmm_iters=16
 gmm_total_gauss=500             # 1000 measured worse on mini (9.2 vs 8.9 ms median) and 2x slower
 dnn_epochs=8
 dnn_frame_shift=10              # 10 (DNN at every input phase, GMM graphs) | 30 (the paper's frame shift)
+
+# Stages 5-6 (AR and NAR training). The paper: model_config=paper, 800k updates, 32k warm-up,
+# peak lr 5e-4, 10-20 s crops. Scaled for mini: the tiny model, a few hundred updates on 2 CPU cores,
+# crops of 4-12 s (most mini utterances are shorter and are used whole).
+model_config=tiny
+train_steps_ar=200
+train_steps_nar=200
+warmup_steps=20
+peak_lr=2e-3
+max_batch=60                    # seconds of cropped audio per batch and process (batch_unit=tokens: tokens)
+batch_unit=seconds
+num_buckets=6
+crop_min=4
+crop_max=12
+prompt_seconds=3
+train_dtype=bfloat16            # float32 | bfloat16 | float16; bf16 is 1.3-2x faster on CPUs with avx512_bf16 (bench/train_speed.py)
+train_nproc=1                   # processes per node (torchrun when > 1): GPUs, or CPU ranks on gloo
+valid_interval=50
+save_interval=50
+log_interval=10

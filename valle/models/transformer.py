@@ -121,12 +121,13 @@ class MultiHeadAttention(nn.Module):
 class Block(nn.Module):
     """Pre-LN block: x + Attn(LN(x)), then x + FFN(LN(x)); LN is AdaLN when ``adaptive``."""
 
-    def __init__(self, d_model: int, num_heads: int, ffn_dim: int, dropout: float, adaptive: bool):
+    def __init__(self, d_model: int, num_heads: int, ffn_dim: int, dropout: float, attn_dropout: float,
+                 adaptive: bool):
         super().__init__()
         norm = (lambda: AdaptiveLayerNorm(d_model)) if adaptive else (lambda: nn.LayerNorm(d_model))
         self.adaptive = adaptive
         self.norm1, self.norm2 = norm(), norm()
-        self.attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.attn = MultiHeadAttention(d_model, num_heads, attn_dropout)
         self.ffn = nn.Sequential(nn.Linear(d_model, ffn_dim), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(ffn_dim, d_model))
         self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
@@ -141,10 +142,10 @@ class Block(nn.Module):
 
 class Transformer(nn.Module):
     def __init__(self, d_model: int, num_heads: int, num_layers: int, ffn_dim: int, dropout: float,
-                 adaptive: bool = False):
+                 attn_dropout: float = 0.0, adaptive: bool = False):
         super().__init__()
         self.adaptive = adaptive
-        self.layers = nn.ModuleList(Block(d_model, num_heads, ffn_dim, dropout, adaptive)
+        self.layers = nn.ModuleList(Block(d_model, num_heads, ffn_dim, dropout, attn_dropout, adaptive)
                                     for _ in range(num_layers))
         self.final_norm = AdaptiveLayerNorm(d_model) if adaptive else nn.LayerNorm(d_model)
 

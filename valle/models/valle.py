@@ -49,7 +49,8 @@ class ARModel(nn.Module):
         self.audio_emb = nn.Embedding(config.codebook_size + 1, d)   # codes + EOS
         self.text_pos = SinusoidalPositions(d, config.dropout)
         self.audio_pos = SinusoidalPositions(d, config.dropout)
-        self.transformer = Transformer(d, config.num_heads, config.num_layers, config.ffn_dim, config.dropout)
+        self.transformer = Transformer(d, config.num_heads, config.num_layers, config.ffn_dim, config.dropout,
+                                       attn_dropout=config.attn_dropout)
         _init_weights(self, d)
 
     @property
@@ -140,7 +141,7 @@ class NARModel(nn.Module):
         self.text_pos = SinusoidalPositions(d, config.dropout)
         self.audio_pos = SinusoidalPositions(d, config.dropout)
         self.transformer = Transformer(d, config.num_heads, config.num_layers, config.ffn_dim, config.dropout,
-                                       adaptive=True)
+                                       attn_dropout=config.attn_dropout, adaptive=True)
         _init_weights(self, d)
         for m in self.modules():  # _init_weights drew AdaLN's projections too: back to the identity start
             if isinstance(m, AdaptiveLayerNorm):
