@@ -200,7 +200,7 @@ train_model() {
   fi
   "${launcher[@]}" local/train.py --model "$model" --exp-dir "$exp_dir/$model" \
     --lang-dir "$data_dir/lang" --aligned-dir "$data_dir/aligned" --tokens-dir "$data_dir/tokens" \
-    --train-parts "$labeled_train_parts $unlabeled_parts" --valid-parts "$dev_parts" \
+    --train-parts "${tts_train_parts:-$labeled_train_parts $unlabeled_parts}" --valid-parts "$dev_parts" \
     --config "${model_config:-paper}" --num-steps "$steps" --warmup-steps "${warmup_steps:-32000}" \
     --peak-lr "${peak_lr:-5e-4}" --max-batch "${max_batch:-120}" --batch-unit "${batch_unit:-seconds}" \
     --num-buckets "${num_buckets:-10}" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \

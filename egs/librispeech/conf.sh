@@ -23,3 +23,24 @@ test_parts="test-clean"
 phone_set=arpabet
 g2p_languages="en-us"
 bpe_vocab_size=500
+
+# Stages 5-6 (AR and NAR training): the paper's settings. VALL-E trains on LibriLight only (60k h,
+# phones from the stage-3 ASR); LibriSpeech 960 h trains that ASR.
+tts_train_parts="$unlabeled_parts"
+model_config=paper              # 12 layers, 16 heads, 1024 dims, 4096 FFN, dropout 0.1
+train_steps_ar=800000
+train_steps_nar=800000
+warmup_steps=32000
+peak_lr=5e-4
+max_batch=80                    # seconds per GPU and batch: ~6k acoustic tokens (the paper's batch per GPU)
+batch_unit=seconds
+num_buckets=30
+crop_min=10
+crop_max=20
+prompt_seconds=3
+train_dtype=bfloat16
+train_nproc=1                   # GPUs per node (the paper: 16 V100s); > 1 runs torchrun
+train_num_workers=4
+valid_interval=2000
+save_interval=2000
+log_interval=100

@@ -17,3 +17,20 @@ test_parts="test-clean"
 phone_set=arpabet
 g2p_languages="en-us"
 bpe_vocab_size=500
+
+# Stages 5-6: the paper's model and optimizer on LibriTTS (what other open recipes train on).
+model_config=paper
+train_steps_ar=800000
+train_steps_nar=800000
+warmup_steps=32000
+peak_lr=5e-4
+max_batch=80
+num_buckets=30
+crop_min=10
+crop_max=20
+train_dtype=bfloat16
+train_nproc=1                   # GPUs per node; > 1 runs torchrun
+train_num_workers=4
+valid_interval=2000
+save_interval=2000
+log_interval=100
