@@ -15,13 +15,12 @@ segment) whose ``tts_phone`` alignment gives the phone sequence with times on th
   worker and after a resume, without any RNG state to save.
 """
 import dataclasses
-import logging
 import math
 import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch

@@ -15,7 +15,7 @@ Tensors: text ``[B, Lx]`` phone ids (0 = padding) with lengths counting the EOS;
 or ``[B, T, 8]`` (NAR) with lengths; padded positions hold any valid id (they are masked).
 """
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn as nn

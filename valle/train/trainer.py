@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -153,11 +152,10 @@ def data_fingerprint(cuts_path: Path) -> str:
 
 
 def model_inputs(model_type: str, batch: dict, device) -> dict:
+    """The batch tensors a model's forward() takes (the AR model reads codebook 1 only)."""
     if model_type == "ar":
-        keys = {"text": "text", "text_lens": "text_lens", "codes": "codes", "code_lens": "code_lens"}
-        out = {k: batch[v].to(device) for k, v in keys.items()}
-        out["codes"] = out["codes"][..., 0]
-        return out
+        return {"text": batch["text"].to(device), "text_lens": batch["text_lens"].to(device),
+                "codes": batch["codes"][..., 0].to(device), "code_lens": batch["code_lens"].to(device)}
     keys = ("text", "text_lens", "prompt", "prompt_lens", "codes", "code_lens", "stages")
     return {k: batch[k].to(device) for k in keys}
 
