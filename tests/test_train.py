@@ -49,13 +49,17 @@ def test_lr_schedule_warmup_then_linear_decay():
     assert all(a >= b for a, b in zip(values[3:], values[4:]))
 
 
-@pytest.mark.parametrize("model_type", ["ar", "nar"])
-def test_resume_is_exact(data, tmp_path, model_type):
-    """12 updates in one run == 5 updates, stop, resume, 7 more (crossing an epoch boundary)."""
-    straight = train(make_cfg(data, tmp_path / "a", model_type=model_type))
-    first = Trainer(make_cfg(data, tmp_path / "b", model_type=model_type, stop_after=5))
+@pytest.mark.parametrize("model_type,stop", [("ar", 5), ("nar", 5), ("ar", "epoch_end")])
+def test_resume_is_exact(data, tmp_path, model_type, stop):
+    """12 updates in one run == k updates, stop, resume, 12 - k more (crossing an epoch boundary, or
+    stopping right at one)."""
+    straight = Trainer(make_cfg(data, tmp_path / "a", model_type=model_type))
+    straight_summary = straight.run()
+    if stop == "epoch_end":
+        stop = next(r["step"] for r in straight.epoch_ends)
+    first = Trainer(make_cfg(data, tmp_path / "b", model_type=model_type, stop_after=stop))
     first.run()
-    assert [p.name for p in ckpt.list_train_checkpoints(tmp_path / "b" / "checkpoints")] == ["step-5.pt"]
+    assert [p.name for p in ckpt.list_train_checkpoints(tmp_path / "b" / "checkpoints")] == [f"step-{stop}.pt"]
     assert not (tmp_path / "b" / "model.pt").exists()   # not finished yet
     resumed = Trainer(make_cfg(data, tmp_path / "b", model_type=model_type))
     resumed.run()
@@ -67,7 +71,7 @@ def test_resume_is_exact(data, tmp_path, model_type):
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
     assert a["epoch"] == b["epoch"] and a["batch_in_epoch"] == b["batch_in_epoch"]
-    assert straight["last_valid"]["loss"] == json.loads((tmp_path / "b" / "summary.json").read_text())["last_valid"]["loss"]
+    assert straight_summary["last_valid"]["loss"] == json.loads((tmp_path / "b" / "summary.json").read_text())["last_valid"]["loss"]
     # The run leaves what later stages and people read.
     for name in ("model.pt", "curves.png", "summary.json"):
         assert (tmp_path / "b" / name).is_file()

@@ -237,6 +237,7 @@ class Trainer:
 
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.history: Dict[str, list] = {"train": [], "valid": []}
+        self.epoch_ends: List[dict] = []   # this run's, for the log and tests
         self.writer = None
 
     # --- data -----------------------------------------------------------------------------------
@@ -406,7 +407,7 @@ class Trainer:
         elapsed = max(time.time() - window["t"], 1e-9)
         tps = window["inputs"] / elapsed
         row = {"loss": window["loss"] / max(window["n"], 1), "top10_accuracy": window["top10"] / max(window["n"], 1),
-               "lr": self.scheduler.get_last_lr()[0], "grad_norm": out["grad_norm"], "tokens_per_s": tps,
+               "lr": self.scheduler.get_last_lr()[0], "grad_norm": out.get("grad_norm", float("nan")), "tokens_per_s": tps,
                "steps_per_s": window["n"] / elapsed}
         mfu = ""
         if peak:  # 6 N FLOPs per token (forward + backward), attention left out
@@ -444,6 +445,8 @@ class Trainer:
                     if steps_this_epoch == 0 and self.batch_in_epoch == 0:
                         raise RuntimeError(f"epoch {self.epoch} yielded no batch: is --max-batch smaller "
                                            f"than every example?")
+                    logging.info(f"epoch {self.epoch} ended at step {self.step}")
+                    self.epoch_ends.append({"epoch": self.epoch, "step": self.step})
                     self.epoch += 1
                     self.batch_in_epoch = 0
                     break
@@ -455,24 +458,25 @@ class Trainer:
                 if out["skipped"]:
                     bad += 1
                     self._on_bad_batch(batch, bad)
-                    continue
-                bad = 0
-                window["loss"] += out["loss"]
-                window["top10"] += out["top10"]
-                window["n"] += 1
-                window["inputs"] += batch_tokens(batch) * self.env.world_size
-                self.history["train"].append({"step": self.step, "loss": out["loss"], "top10": out["top10"]})
-                if self.step % cfg.log_interval == 0 or self.step == cfg.num_steps:
+                else:
+                    bad = 0
+                    window["loss"] += out["loss"]
+                    window["top10"] += out["top10"]
+                    window["n"] += 1
+                    window["inputs"] += batch_tokens(batch) * self.env.world_size
+                    self.history["train"].append({"step": self.step, "loss": out["loss"], "top10": out["top10"]})
+                last = self.step == cfg.num_steps
+                stopping = cfg.stop_after > 0 and steps_this_run == cfg.stop_after
+                if (self.step % cfg.log_interval == 0 or last) and window["n"]:
                     self._log_train(window, out, peak)
                     window = new_window()
-                if self.step % cfg.valid_interval == 0 or self.step == cfg.num_steps:
+                if self.step % cfg.valid_interval == 0 or last:
                     self._validate_and_record()
-                stopping = cfg.stop_after and steps_this_run == cfg.stop_after
-                if self.step % cfg.save_interval == 0 or self.step == cfg.num_steps or stopping:
+                if self.step % cfg.save_interval == 0 or last or stopping:
                     self.save_checkpoint()
                 if stopping:
                     break
-            if cfg.stop_after and steps_this_run == cfg.stop_after:
+            if cfg.stop_after > 0 and steps_this_run == cfg.stop_after:
                 logging.info(f"stopping after {steps_this_run} updates (--stop-after); rerun to resume")
                 break
         bar.close()
