@@ -1,0 +1,1 @@
+"""Inference: sampling, batched AR/NAR decoding, synthesis."""

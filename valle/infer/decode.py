@@ -1,0 +1,119 @@
+"""Batched VALL-E decoding: the AR model with its KV cache for codebook 1, then the NAR model for 2..8.
+
+AR: one prefill over ``[phones, EOS | prompt codes]`` per batch, then one cached step per frame. Each
+sequence stops at its own EOS; finished rows leave the batch (``KVCache.select``) so the remaining
+ones step alone. Length guards come from the number of phones to speak: EOS is suppressed until
+``min_frames_per_phone`` frames per phone are out, and a sequence that reaches ``max_frames_per_phone``
+per phone is cut there and reported as an EOS failure.
+NAR: greedy (argmax) by default, one full forward per codebook.
+"""
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import torch
+
+from valle.infer.sampling import SamplingConfig, sample
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    min_frames_per_phone: float = 1.0     # 75 Hz frames; speech rarely has phones under ~13 ms
+    max_frames_per_phone: float = 30.0    # 0.4 s per phone on average: past that, it is a loop
+    nar_greedy: bool = True
+    seed: Optional[int] = 0
+
+
+@dataclass
+class ARResult:
+    codes: List[torch.Tensor]      # per sequence: [T] codebook-1 codes (EOS excluded)
+    hit_eos: List[bool]            # False: stopped by the maximum length guard
+
+
+@torch.no_grad()
+def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor,
+                prompt_lens: torch.Tensor, target_phones: torch.Tensor, cfg: DecodeConfig = DecodeConfig(),
+                use_cache: bool = True) -> ARResult:
+    """Codebook-1 codes after the prompt for each sequence.
+
+    text ``[B, Lx]`` (phones + EOS, 0-padded), prompt ``[B, P]`` codebook-1 codes (P may be 0),
+    target_phones ``[B]``: phones still to be spoken (sets the length guards).
+    ``use_cache=False`` recomputes the whole sequence every step (the reference and the benchmark's baseline).
+    """
+    device = text.device
+    B = text.shape[0]
+    generator = torch.Generator(device=device).manual_seed(cfg.seed) if cfg.seed is not None else None
+    min_len = (target_phones.float() * cfg.min_frames_per_phone).ceil().long()
+    max_len = (target_phones.float() * cfg.max_frames_per_phone).ceil().long().clamp(min=1)
+    out = [[] for _ in range(B)]
+    hit_eos = [False] * B
+    active = torch.arange(B, device=device)           # rows of the original batch still decoding
+    if use_cache:
+        logits, state = model.prefill(text, text_lens, prompt, prompt_lens)
+    else:
+        logits = _full_logits(model, text, text_lens, prompt, prompt_lens, [[] for _ in range(B)])
+    history = torch.full((B, 0), -1, dtype=torch.long, device=device)
+    step = 0
+    while active.numel():
+        logits = logits.clone()
+        logits[step < min_len[active], model.eos] = float("-inf")
+        tokens = sample(logits, cfg.sampling, history, generator)
+        done = tokens == model.eos
+        for i, row in enumerate(active.tolist()):
+            if done[i]:
+                hit_eos[row] = True
+            else:
+                out[row].append(int(tokens[i]))
+        step += 1
+        done |= step >= max_len[active]
+        keep = (~done).nonzero().squeeze(1)
+        if keep.numel() == 0:
+            break
+        history = torch.cat([history, tokens[:, None]], dim=1)[keep]
+        if keep.numel() < active.numel():
+            active = active[keep]
+            if use_cache:
+                state["cache"].select(keep)
+                state["keys"], state["pos"] = state["keys"][keep], state["pos"][keep]
+        tokens = tokens[keep]
+        if use_cache:
+            logits = model.step(tokens, state)
+        else:
+            logits = _full_logits(model, text[active], text_lens[active], prompt[active], prompt_lens[active],
+                                  [out[r] for r in active.tolist()])
+    return ARResult([torch.tensor(o, dtype=torch.long) for o in out], hit_eos)
+
+
+def _full_logits(model, text, text_lens, prompt, prompt_lens, generated: List[List[int]]) -> torch.Tensor:
+    """Next-code logits by a full forward over prompt + generated codes (no cache)."""
+    B = text.shape[0]
+    lens = prompt_lens + torch.tensor([len(g) for g in generated], device=text.device)
+    codes = torch.zeros(B, max(int(lens.max()), 1), dtype=torch.long, device=text.device)
+    for b in range(B):
+        p = int(prompt_lens[b])
+        codes[b, :p] = prompt[b, :p]
+        codes[b, p:p + len(generated[b])] = torch.tensor(generated[b], dtype=torch.long)
+    logits, _ = model(text, text_lens, codes, lens)
+    return logits[torch.arange(B), lens]
+
+
+@torch.no_grad()
+def generate_nar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor,
+                 prompt_lens: torch.Tensor, first: torch.Tensor, code_lens: torch.Tensor,
+                 cfg: DecodeConfig = DecodeConfig()) -> torch.Tensor:
+    """Codebooks 2..8 for AR output ``first`` ``[B, T]``: returns ``[B, T, 8]`` (padded rows past code_lens)."""
+    B, T = first.shape
+    K = model.config.num_codebooks
+    generator = torch.Generator(device=first.device).manual_seed(cfg.seed) if cfg.seed is not None else None
+    codes = torch.zeros(B, T, K, dtype=torch.long, device=first.device)
+    codes[..., 0] = first
+    for j in range(1, K):
+        stages = torch.full((B,), j, dtype=torch.long, device=first.device)
+        logits, _ = model(text, text_lens, prompt, prompt_lens, codes, code_lens, stages)
+        if cfg.nar_greedy:
+            codes[..., j] = logits.argmax(-1)
+        else:
+            flat = sample(logits.reshape(B * T, -1), cfg.sampling, None, generator)
+            codes[..., j] = flat.view(B, T)
+    codes[torch.arange(T, device=first.device)[None] >= code_lens[:, None]] = 0
+    return codes
