@@ -180,3 +180,22 @@ def test_overfits_one_batch(model_type):
     model.eval()
     _, hits, n = loss_and_accuracy(*model(*batch), k=1)
     assert hits / n > 0.9
+
+
+def test_kv_cache_grows_and_selects_like_concatenation():
+    from valle.models.transformer import KVCache
+    torch.manual_seed(0)
+    cache = KVCache(num_layers=2, capacity=2)
+    ref = [[None, None], [None, None]]
+    for t in (3, 1, 1, 4, 1):           # a prefill of 3, then steps; the buffer doubles past 2, 4, 8
+        for layer in range(2):
+            k, v = torch.randn(3, 2, t, 4), torch.randn(3, 2, t, 4)
+            ref[layer] = [k, v] if ref[layer][0] is None else [torch.cat([ref[layer][0], k], 2),
+                                                              torch.cat([ref[layer][1], v], 2)]
+            got_k, got_v = cache.update(layer, k, v)
+            assert torch.equal(got_k, ref[layer][0]) and torch.equal(got_v, ref[layer][1])
+    assert cache.length == 10 and cache.keys[0].shape[2] == 16
+    cache.select(torch.tensor([2, 0]))
+    k, v = torch.randn(2, 2, 1, 4), torch.randn(2, 2, 1, 4)
+    got_k, _ = cache.update(0, k, v)
+    assert torch.equal(got_k, torch.cat([ref[0][0][[2, 0]], k], 2))

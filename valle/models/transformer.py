@@ -28,14 +28,12 @@ class SinusoidalPositions(nn.Module):
         self.alpha = nn.Parameter(torch.ones(1))
         self.dropout = nn.Dropout(dropout)
 
-    def table(self, length: int, offset: int, device, dtype) -> torch.Tensor:
-        pos = torch.arange(offset, offset + length, device=device, dtype=torch.float32)[:, None]
-        inv = torch.exp(torch.arange(0, self.d_model, 2, device=device, dtype=torch.float32)
+    def encode(self, positions: torch.Tensor, dtype) -> torch.Tensor:
+        """Sine/cosine codes of integer ``positions`` (any shape) -> ``[*shape, d_model]``."""
+        inv = torch.exp(torch.arange(0, self.d_model, 2, device=positions.device, dtype=torch.float32)
                         * (-math.log(10000.0) / self.d_model))
-        pe = torch.zeros(length, self.d_model, device=device)
-        pe[:, 0::2] = torch.sin(pos * inv)
-        pe[:, 1::2] = torch.cos(pos * inv)
-        return pe.to(dtype)
+        angles = positions.to(torch.float32)[..., None] * inv
+        return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2).to(dtype)
 
     def forward(self, x: torch.Tensor, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x: [B, T, D] embedded tokens (scaled by sqrt(D)); positions: [B, T] (default 0..T-1).
@@ -44,10 +42,8 @@ class SinusoidalPositions(nn.Module):
         position in each sequence.
         """
         if positions is None:
-            pe = self.table(x.shape[1], 0, x.device, x.dtype)
-        else:
-            pe = self.table(int(positions.max()) + 1, 0, x.device, x.dtype)[positions]
-        return self.dropout(x + self.alpha * pe)
+            positions = torch.arange(x.shape[1], device=x.device)
+        return self.dropout(x + self.alpha * self.encode(positions, x.dtype))
 
 
 class AdaptiveLayerNorm(nn.Module):
@@ -76,22 +72,43 @@ class AdaptiveLayerNorm(nn.Module):
 
 
 class KVCache:
-    """Keys and values of every layer for the positions seen so far: ``[B, H, T, head_dim]`` each."""
+    """Keys and values of every layer for the positions seen so far, ``[B, H, T, head_dim]`` views.
 
-    def __init__(self, num_layers: int):
+    Stored in preallocated buffers that double when full, so a decoding step writes one position in
+    place instead of copying the whole cache (``torch.cat`` per step is O(T) per layer: at the paper
+    size and 10 s of audio that copy alone costs as much as the step's matrix products on a CPU).
+    """
+
+    def __init__(self, num_layers: int, capacity: int = 1024):
+        self.capacity = capacity
+        self.length = 0
         self.keys: List[Optional[torch.Tensor]] = [None] * num_layers
         self.values: List[Optional[torch.Tensor]] = [None] * num_layers
 
-    @property
-    def length(self) -> int:
-        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+    def _grow(self, layer: int, like: torch.Tensor, needed: int) -> None:
+        buf_k, buf_v = self.keys[layer], self.values[layer]
+        cap = self.capacity if buf_k is None else buf_k.shape[2]
+        while cap < needed:
+            cap *= 2
+        if buf_k is not None and buf_k.shape[2] >= cap:
+            return
+        B, H, _, D = like.shape
+        new_k = like.new_empty(B, H, cap, D)
+        new_v = like.new_empty(B, H, cap, D)
+        if buf_k is not None:
+            new_k[:, :, : self.length] = buf_k[:, :, : self.length]
+            new_v[:, :, : self.length] = buf_v[:, :, : self.length]
+        self.keys[layer], self.values[layer] = new_k, new_v
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=2)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        """Append this step's k, v ``[B, H, t, D]`` for ``layer``; return all keys and values so far."""
+        start, end = self.length, self.length + k.shape[2]
+        self._grow(layer, k, end)
+        self.keys[layer][:, :, start:end] = k
+        self.values[layer][:, :, start:end] = v
+        if layer == len(self.keys) - 1:
+            self.length = end
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
     def select(self, index: torch.Tensor) -> None:
         """Keep the batch rows ``index`` (drop finished sequences, or reorder)."""

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""AR decoding speed with the KV cache vs full recompute, side by side, and the real-time factor of synthesis.
+
+For the ``tiny`` and ``paper`` configs with random weights: the time to generate 10 s of audio (750 AR
+steps; EOS is held off by the length guards) after a 3 s prompt and ~12 phones/s of text, at batch 1
+and batch 8, with the cache (``generate_ar``) and by recomputing the whole sequence every step (the
+same function with ``use_cache=False``). Then the whole synthesis at batch 1: AR (cached) + NAR
+(7 forwards) + EnCodec decoding (random weights, the real architecture), as a real-time factor.
+
+Full recompute of the paper config takes tens of minutes on a CPU. Where ``--max-recompute-s`` would be
+exceeded, the recompute time is *estimated*: full forwards are timed at 6 evenly spaced lengths and
+integrated over the 750 steps (trapezoid rule); such rows say "estimated".
+
+    python bench/decode_speed.py                       # tiny and paper, CPU (+ GPU when present)
+    python bench/decode_speed.py --configs tiny --steps 150
+
+Last line: ``paper_cache_speedup=<x>`` (batch 1, the fastest device measured).
+"""
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
+from valle.infer.sampling import SamplingConfig
+from valle.models.config import get_config
+from valle.models.valle import ARModel, NARModel
+
+TEXT_VOCAB = 80
+
+
+def inputs(batch, steps, prompt_frames, device, phones_per_second=12.0):
+    seconds = (steps + prompt_frames) / 75
+    L = int(seconds * phones_per_second) + 1
+    g = torch.Generator().manual_seed(0)
+    text = torch.randint(1, TEXT_VOCAB - 1, (batch, L), generator=g)
+    text[:, -1] = TEXT_VOCAB - 1
+    prompt = torch.randint(0, 1024, (batch, prompt_frames, 8), generator=g)
+    target_phones = torch.full((batch,), max(1, int(steps / 75 * phones_per_second)))
+    return (text.to(device), torch.full((batch,), L, device=device), prompt.to(device),
+            torch.full((batch,), prompt_frames, device=device), target_phones.to(device))
+
+
+def exact_length(steps, target_phones) -> DecodeConfig:
+    """Guards that make every sequence exactly ``steps`` long (random weights never pick EOS reliably)."""
+    fpp = steps / int(target_phones[0])
+    return DecodeConfig(sampling=SamplingConfig(top_k=50), min_frames_per_phone=fpp, max_frames_per_phone=fpp)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device):
+    sync(device)
+    t = time.perf_counter()
+    out = fn()
+    sync(device)
+    return time.perf_counter() - t, out
+
+
+@torch.no_grad()
+def estimate_recompute(model, text, text_lens, prompt1, prompt_lens, steps, device, points=6):
+    """Seconds for ``steps`` full-recompute steps: full forwards timed at ``points`` lengths, integrated."""
+    lengths = np.linspace(0, steps - 1, points).round().astype(int)
+    times = []
+    for n in lengths:
+        codes = torch.randint(0, 1024, (text.shape[0], prompt1.shape[1] + n + 1), device=device)
+        lens = prompt_lens + n
+        model(text, text_lens, codes[:, : int(lens.max())], lens)        # warm the allocator for this size
+        times.append(timed(lambda: model(text, text_lens, codes[:, : int(lens.max())], lens), device)[0])
+    return float(np.trapezoid(times, lengths) + times[-1])  # sum over steps 0..steps-1 ~ integral + one step
+
+
+def bench_config(name, device, steps, prompt_frames, max_recompute_s, batches):
+    cfg = get_config(name).with_text_vocab(TEXT_VOCAB)
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    ar = ARModel(cfg).to(device, dtype).eval()
+    rows = []
+    for batch in batches:
+        text, tl, prompt, pl, phones = inputs(batch, steps, prompt_frames, device)
+        dcfg = exact_length(steps, phones)
+        generate_ar(ar, text, tl, prompt[..., 0], pl, torch.full_like(phones, 2), dcfg)   # warm-up
+        t_cache, res = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg), device)
+        assert all(len(c) == steps for c in res.codes), [len(c) for c in res.codes]
+        # The recompute at a few steps predicts its full time; measure it fully only when affordable.
+        probe = min(steps, 20)
+        t_probe, _ = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, exact_length(probe, phones),
+                                               use_cache=False), device)
+        context = int(tl[0]) + prompt_frames   # a recompute step costs about its sequence length
+        predicted = t_probe * (steps / probe) * (context + steps / 2) / (context + probe / 2)
+        if predicted <= max_recompute_s:
+            t_full, _ = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg, use_cache=False),
+                              device)
+            how = "measured"
+        else:
+            t_full, how = estimate_recompute(ar, text, tl, prompt[..., 0], pl, steps, device), "estimated"
+        rows.append({"config": name, "device": device.type, "batch": batch, "cache_s": t_cache,
+                     "recompute_s": t_full, "speedup": t_full / t_cache, "how": how})
+    # Whole synthesis at batch 1: AR + NAR + codec decoding.
+    nar = NARModel(cfg).to(device, dtype).eval()
+    text, tl, prompt, pl, phones = inputs(1, steps, prompt_frames, device)
+    dcfg = exact_length(steps, phones)
+    t_ar, res = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg), device)
+    first = res.codes[0][None].to(device)
+    t_nar, codes = timed(lambda: generate_nar(nar, text, tl, prompt, pl, first, torch.tensor([steps], device=device)),
+                         device)
+    codec = _codec(device)
+    t_codec, wav = timed(lambda: codec.decode([(codes.transpose(1, 2).long(), None)]), device)
+    audio_s = wav.shape[-1] / 24000
+    synth = {"config": name, "device": device.type, "ar_s": t_ar, "nar_s": t_nar, "codec_s": t_codec,
+             "audio_s": audio_s, "rtf": (t_ar + t_nar + t_codec) / audio_s}
+    return rows, synth
+
+
+def _codec(device):
+    from valle.codec.encodec import new_model
+    model = new_model().to(device).eval()
+    model.set_target_bandwidth(6.0)
+    return model
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", default="tiny paper")
+    p.add_argument("--steps", type=int, default=750, help="AR steps to generate (750 = 10 s)")
+    p.add_argument("--prompt-frames", type=int, default=225, help="prompt length (225 = 3 s)")
+    p.add_argument("--batches", default="1 8")
+    p.add_argument("--max-recompute-s", type=float, default=120.0,
+                   help="measure full recompute only when predicted to take at most this long; else estimate")
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
+          + f"; {args.steps} AR steps ({args.steps / 75:.1f} s) after a {args.prompt_frames / 75:.1f} s prompt")
+    print(f"{'config':7} {'device':6} {'batch':>5} {'cache s':>9} {'recompute s':>12} {'speedup':>8}")
+    all_rows, synths = [], []
+    for name in args.configs.split():
+        for device in devices:
+            rows, synth = bench_config(name, device, args.steps, args.prompt_frames, args.max_recompute_s,
+                                       [int(b) for b in args.batches.split()])
+            for r in rows:
+                print(f"{r['config']:7} {r['device']:6} {r['batch']:5d} {r['cache_s']:9.2f} {r['recompute_s']:12.2f} "
+                      f"{r['speedup']:7.1f}x ({r['how']})", flush=True)
+            print(f"{name:7} {device.type:6} synthesis of {synth['audio_s']:.1f} s at batch 1: AR {synth['ar_s']:.2f} s + "
+                  f"NAR {synth['nar_s']:.2f} s + codec {synth['codec_s']:.2f} s -> RTF {synth['rtf']:.3f}", flush=True)
+            all_rows += rows
+            synths.append(synth)
+    paper = [r for r in all_rows if r["config"] == "paper" and r["batch"] == 1]
+    if paper:
+        best = min(paper, key=lambda r: r["cache_s"])
+        print(f"paper_cache_speedup={best['speedup']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
