@@ -436,54 +436,56 @@ class Trainer:
         start_time, steps_this_run = time.time(), 0
         bar = tqdm(total=cfg.num_steps, initial=self.step, disable=not self.env.main, desc=cfg.model_type,
                    mininterval=5, dynamic_ncols=True)
-        while self.step < cfg.num_steps:
-            batches, steps_this_epoch = iter(self.train_batches()), 0
+        try:
             while self.step < cfg.num_steps:
-                batch = next(batches, None)
-                out = self.train_step(batch)
-                if out is None:  # this epoch's data is used up (on some rank)
-                    if steps_this_epoch == 0 and self.batch_in_epoch == 0:
-                        raise RuntimeError(f"epoch {self.epoch} yielded no batch: is --max-batch smaller "
-                                           f"than every example?")
-                    logging.info(f"epoch {self.epoch} ended at step {self.step}")
-                    self.epoch_ends.append({"epoch": self.epoch, "step": self.step})
-                    self.epoch += 1
-                    self.batch_in_epoch = 0
+                batches, steps_this_epoch = iter(self.train_batches()), 0
+                while self.step < cfg.num_steps:
+                    batch = next(batches, None)
+                    out = self.train_step(batch)
+                    if out is None:  # this epoch's data is used up (on some rank)
+                        if steps_this_epoch == 0 and self.batch_in_epoch == 0:
+                            raise RuntimeError(f"epoch {self.epoch} yielded no batch: is --max-batch smaller "
+                                               f"than every example?")
+                        logging.info(f"epoch {self.epoch} ended at step {self.step}")
+                        self.epoch_ends.append({"epoch": self.epoch, "step": self.step})
+                        self.epoch += 1
+                        self.batch_in_epoch = 0
+                        break
+                    self.batch_in_epoch += 1
+                    self.step += 1
+                    steps_this_epoch += 1
+                    steps_this_run += 1
+                    bar.update(1)
+                    if out["skipped"]:
+                        bad += 1
+                        self._on_bad_batch(batch, bad)
+                    else:
+                        bad = 0
+                        window["loss"] += out["loss"]
+                        window["top10"] += out["top10"]
+                        window["n"] += 1
+                        window["inputs"] += batch_tokens(batch) * self.env.world_size
+                        self.history["train"].append({"step": self.step, "loss": out["loss"], "top10": out["top10"]})
+                    last = self.step == cfg.num_steps
+                    stopping = cfg.stop_after > 0 and steps_this_run == cfg.stop_after
+                    if (self.step % cfg.log_interval == 0 or last) and window["n"]:
+                        self._log_train(window, out, peak)
+                        window = new_window()
+                    if self.step % cfg.valid_interval == 0 or last:
+                        self._validate_and_record()
+                    if self.step % cfg.save_interval == 0 or last or stopping:
+                        self.save_checkpoint()
+                    if stopping:
+                        break
+                if cfg.stop_after > 0 and steps_this_run == cfg.stop_after:
+                    logging.info(f"stopping after {steps_this_run} updates (--stop-after); rerun to resume")
                     break
-                self.batch_in_epoch += 1
-                self.step += 1
-                steps_this_epoch += 1
-                steps_this_run += 1
-                bar.update(1)
-                if out["skipped"]:
-                    bad += 1
-                    self._on_bad_batch(batch, bad)
-                else:
-                    bad = 0
-                    window["loss"] += out["loss"]
-                    window["top10"] += out["top10"]
-                    window["n"] += 1
-                    window["inputs"] += batch_tokens(batch) * self.env.world_size
-                    self.history["train"].append({"step": self.step, "loss": out["loss"], "top10": out["top10"]})
-                last = self.step == cfg.num_steps
-                stopping = cfg.stop_after > 0 and steps_this_run == cfg.stop_after
-                if (self.step % cfg.log_interval == 0 or last) and window["n"]:
-                    self._log_train(window, out, peak)
-                    window = new_window()
-                if self.step % cfg.valid_interval == 0 or last:
-                    self._validate_and_record()
-                if self.step % cfg.save_interval == 0 or last or stopping:
-                    self.save_checkpoint()
-                if stopping:
-                    break
-            if cfg.stop_after > 0 and steps_this_run == cfg.stop_after:
-                logging.info(f"stopping after {steps_this_run} updates (--stop-after); rerun to resume")
-                break
-        bar.close()
-        summary = self.finish(time.time() - start_time)
-        if self.writer is not None:
-            self.writer.close()
-        return summary
+            bar.close()
+            return self.finish(time.time() - start_time)
+        finally:
+            bar.close()
+            if self.writer is not None:
+                self.writer.close()
 
     def finish(self, seconds: float) -> dict:
         valid = self.history["valid"]
