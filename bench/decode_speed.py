@@ -8,7 +8,7 @@ same function with ``use_cache=False``). Then the whole synthesis at batch 1: AR
 (7 forwards) + EnCodec decoding (random weights, the real architecture), as a real-time factor.
 
 Full recompute of the paper config takes tens of minutes on a CPU. Where ``--max-recompute-s`` would be
-exceeded, the recompute time is *estimated*: full forwards are timed at 6 evenly spaced lengths and
+exceeded, the recompute time is *estimated*: full forwards are timed at 3 evenly spaced lengths and
 integrated over the 750 steps (trapezoid rule); such rows say "estimated".
 
     python bench/decode_speed.py                       # tiny and paper, CPU (+ GPU when present)
@@ -62,15 +62,18 @@ def timed(fn, device):
 
 
 @torch.no_grad()
-def estimate_recompute(model, text, text_lens, prompt1, prompt_lens, steps, device, points=6):
-    """Seconds for ``steps`` full-recompute steps: full forwards timed at ``points`` lengths, integrated."""
+def _forward_seconds(model, text, text_lens, prompt1, prompt_lens, generated: int, device) -> float:
+    """One full forward over text + prompt + ``generated`` codes: what a recompute step costs there."""
+    codes = torch.randint(0, 1024, (text.shape[0], prompt1.shape[1] + generated + 1), device=device)
+    lens = prompt_lens + generated
+    return timed(lambda: model(text, text_lens, codes[:, : int(lens.max())], lens), device)[0]
+
+
+def estimate_recompute(model, text, text_lens, prompt1, prompt_lens, steps, device, points=3):
+    """Seconds for ``steps`` full-recompute steps: full forwards timed at ``points`` lengths, integrated
+    (at these sizes a forward's cost is close to linear in length, so a few points suffice)."""
     lengths = np.linspace(0, steps - 1, points).round().astype(int)
-    times = []
-    for n in lengths:
-        codes = torch.randint(0, 1024, (text.shape[0], prompt1.shape[1] + n + 1), device=device)
-        lens = prompt_lens + n
-        model(text, text_lens, codes[:, : int(lens.max())], lens)        # warm the allocator for this size
-        times.append(timed(lambda: model(text, text_lens, codes[:, : int(lens.max())], lens), device)[0])
+    times = [_forward_seconds(model, text, text_lens, prompt1, prompt_lens, int(n), device) for n in lengths]
     return float(np.trapezoid(times, lengths) + times[-1])  # sum over steps 0..steps-1 ~ integral + one step
 
 
@@ -86,12 +89,11 @@ def bench_config(name, device, steps, prompt_frames, max_recompute_s, batches):
         generate_ar(ar, text, tl, prompt[..., 0], pl, torch.full_like(phones, 2), dcfg)   # warm-up
         t_cache, res = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg), device)
         assert all(len(c) == steps for c in res.codes), [len(c) for c in res.codes]
-        # The recompute at a few steps predicts its full time; measure it fully only when affordable.
-        probe = min(steps, 20)
-        t_probe, _ = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, exact_length(probe, phones),
-                                               use_cache=False), device)
-        context = int(tl[0]) + prompt_frames   # a recompute step costs about its sequence length
-        predicted = t_probe * (steps / probe) * (context + steps / 2) / (context + probe / 2)
+        # One full forward at the final length predicts the recompute time (a step costs about its
+        # sequence length); measure it fully only when that is affordable.
+        last = _forward_seconds(ar, text, tl, prompt[..., 0], pl, steps - 1, device)
+        context = int(tl[0]) + prompt_frames
+        predicted = steps * last * (context + steps / 2) / (context + steps)
         if predicted <= max_recompute_s:
             t_full, _ = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg, use_cache=False),
                               device)
