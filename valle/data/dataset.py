@@ -27,6 +27,8 @@ import torch
 from lhotse import CutSet, load_manifest_lazy
 from lhotse.dataset.sampling.base import TimeConstraint
 
+from valle.text.lexicon import read_symbol_table
+
 FRAME_RATE = 75.0  # EnCodec 24 kHz
 
 
@@ -44,13 +46,8 @@ class CropConfig:
 
 
 def read_phone_table(path: Path) -> Dict[str, int]:
-    """phones.txt (``symbol id`` per line, ``<eps>`` = 0) -> {symbol: id}."""
-    table = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        fields = line.split()
-        if len(fields) != 2 or not fields[1].isdigit():
-            raise ValueError(f"{path}:{n}: expected 'symbol id', got '{line}'")
-        table[fields[0]] = int(fields[1])
+    """phones.txt (``symbol id`` per line) -> {symbol: id}; ``<eps>`` must be 0 (the padding id)."""
+    table = read_symbol_table(path)
     if table.get("<eps>") != 0:
         raise ValueError(f"{path}: expected '<eps> 0' (id 0 is the padding id)")
     return table

@@ -1,0 +1,54 @@
+"""Synthesis text front end: lexicon + G2P phones, pauses, and clear errors."""
+import json
+
+import pytest
+
+from valle.infer.text import TextError, TextFrontend
+
+
+@pytest.fixture
+def frontend(tmp_path):
+    (tmp_path / "lexicon.txt").write_text("!SIL SIL\n<UNK> SPN\nHELLO h ə l oʊ\nHELLO h ɛ l oʊ\nWORLD w ɜː l d\n"
+                                          "TWO t uː\n")
+    (tmp_path / "lang_info.json").write_text(json.dumps({"phone_set": "ipa", "g2p_languages": ["en-us"]}))
+    phones = ["<eps>", "SIL", "SPN", "h", "ə", "l", "oʊ", "ɛ", "w", "ɜː", "d", "t", "uː", "k", "æ", "ɾ", "ɪ",
+              "ŋ", "s", "n", "ɹ", "i", "eɪ", "f", "ɑː", "ɚ", "m", "b", "iː"]
+    ids = {p: i for i, p in enumerate(phones)}
+    return TextFrontend.from_lang_dir(tmp_path, ids)
+
+
+def test_lexicon_words_first_variant_and_silences(frontend):
+    assert frontend.phones("Hello world") == ["SIL", "h", "ə", "l", "oʊ", "w", "ɜː", "l", "d", "SIL"]
+    # Punctuation that marks a pause becomes SIL; numbers are read out like in stage 2.
+    assert frontend.phones("Hello, world 2!") == ["SIL", "h", "ə", "l", "oʊ", "SIL", "w", "ɜː", "l", "d",
+                                                  "t", "uː", "SIL"]
+    assert frontend.phones("  HELLO.  ") == frontend.phones("hello")
+
+
+def test_words_missing_from_the_lexicon_go_through_g2p(frontend):
+    phones = frontend.phones("hello cat")
+    assert phones[:5] == ["SIL", "h", "ə", "l", "oʊ"] and phones[-1] == "SIL"
+    assert phones[5:-1] == ["k", "æ", "t"]          # espeak-ng en-us
+    assert frontend.phones("Café") == frontend.phones("cafe")  # accents folded
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "the text is empty"),
+    ("   ", "the text is empty"),
+    ("...", "no words left"),
+    ("hello 世界", "cannot read: '世', '界'"),
+    ("hello 🙂", "cannot read"),
+])
+def test_clear_errors(frontend, text, message):
+    with pytest.raises(TextError, match=message):
+        frontend.phones(text)
+
+
+def test_phone_outside_the_models_table_is_named(frontend):
+    with pytest.raises(TextError, match=r"not in the model's phone table .*THOUGHT"):
+        frontend.phones("thought")   # θ is not in this model's table
+
+
+def test_missing_lang_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lexicon.txt .stage 2 makes it"):
+        TextFrontend.from_lang_dir(tmp_path, {})

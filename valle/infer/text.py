@@ -1,0 +1,78 @@
+"""Text front end for synthesis: raw text -> the phone sequence the models were trained on.
+
+Same normalization as stage 2 (``to_transcript``), pronunciations from the recipe's lexicon (the first
+variant), espeak-ng G2P in the lexicon's phone set for words it lacks, and SIL at the start, the end and
+at punctuation that marks a pause (training sequences carry SIL where the aligner found silence).
+Errors name what is wrong: empty text, characters the front end cannot read, words no G2P can
+pronounce, phones the model has never seen.
+"""
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from valle.text.lexicon import SIL, SPN, build_lexicon, read_lexicon
+from valle.text.normalize import to_transcript
+
+# Characters the normalizer understands; anything else (other scripts, emoji, symbols) is an error.
+_READABLE = re.compile(r"[A-Za-z0-9\s'\u2019.,;:!?\"()\-\u2013\u2014$%&/]")
+_PAUSE = re.compile(r"[.,;:!?()\u2013\u2014]+|\s-\s")
+
+
+class TextError(ValueError):
+    """Text that cannot be turned into phones."""
+
+
+class TextFrontend:
+    def __init__(self, lexicon: Dict[str, List[Sequence[str]]], phone_set: str, g2p_languages: Sequence[str],
+                 phone_ids: Dict[str, int]):
+        self.lexicon = lexicon
+        self.phone_set = phone_set
+        self.g2p_languages = list(g2p_languages)
+        self.phone_ids = phone_ids
+
+    @classmethod
+    def from_lang_dir(cls, lang_dir: Path, phone_ids: Dict[str, int]) -> "TextFrontend":
+        """lang_dir: stage 2's output (lexicon.txt, lang_info.json); phone_ids: the model's phone table."""
+        lang_dir = Path(lang_dir)
+        for name in ("lexicon.txt", "lang_info.json"):
+            if not (lang_dir / name).is_file():
+                raise FileNotFoundError(f"expected {lang_dir / name} (stage 2 makes it)")
+        info = json.loads((lang_dir / "lang_info.json").read_text())
+        return cls(read_lexicon(lang_dir / "lexicon.txt"), info["phone_set"], info["g2p_languages"], phone_ids)
+
+    def phones(self, text: str) -> List[str]:
+        if not text or not text.strip():
+            raise TextError("the text is empty")
+        # Accented Latin letters -> their base letter (café -> cafe); other scripts stay and are reported.
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        unreadable = sorted({c for c in text if not _READABLE.fullmatch(c)})
+        if unreadable:
+            raise TextError(f"characters the text front end cannot read: {', '.join(repr(c) for c in unreadable)}")
+        chunks = [to_transcript(chunk).split() for chunk in _PAUSE.split(text)]
+        chunks = [c for c in chunks if c]
+        if not chunks:
+            raise TextError(f"no words left after normalization: {text!r}")
+        prons = self._pronunciations({w for c in chunks for w in c})
+        out = [SIL]
+        for chunk in chunks:
+            for word in chunk:
+                out.extend(prons[word])
+            out.append(SIL)
+        unknown = sorted({p for p in out if p not in self.phone_ids})
+        if unknown:
+            raise TextError(f"phones {unknown} are not in the model's phone table (words: "
+                            f"{sorted(w for w in prons if set(prons[w]) & set(unknown))})")
+        return out
+
+    def _pronunciations(self, words) -> Dict[str, Sequence[str]]:
+        prons = {w: self.lexicon[w][0] for w in words if w in self.lexicon}
+        missing = sorted(set(words) - set(prons))
+        if missing:
+            lex = build_lexicon(missing, self.phone_set, self.g2p_languages)
+            bad = [w for w in missing if lex.prons[w][0] == (SPN,)]
+            if bad:
+                raise TextError(f"words no G2P can pronounce: {bad}")
+            prons.update({w: lex.prons[w][0] for w in missing})
+        return prons
