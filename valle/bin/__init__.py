@@ -1,0 +1,1 @@
+"""User command lines: python -m valle.bin.<name> --help."""
