@@ -142,7 +142,7 @@ def main():
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
           + f"; {args.steps} AR steps ({args.steps / 75:.1f} s) after a {args.prompt_frames / 75:.1f} s prompt")
     print(f"{'config':7} {'device':6} {'batch':>5} {'cache s':>9} {'recompute s':>12} {'speedup':>8}")
-    all_rows, synths = [], []
+    all_rows = []
     for name in args.configs.split():
         for device in devices:
             rows, synth = bench_config(name, device, args.steps, args.prompt_frames, args.max_recompute_s,
@@ -153,7 +153,6 @@ def main():
             print(f"{name:7} {device.type:6} synthesis of {synth['audio_s']:.1f} s at batch 1: AR {synth['ar_s']:.2f} s + "
                   f"NAR {synth['nar_s']:.2f} s + codec {synth['codec_s']:.2f} s -> RTF {synth['rtf']:.3f}", flush=True)
             all_rows += rows
-            synths.append(synth)
     paper = [r for r in all_rows if r["config"] == "paper" and r["batch"] == 1]
     if paper:
         best = min(paper, key=lambda r: r["cache_s"])

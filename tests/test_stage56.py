@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from conftest import recipe_dirs, run_recipe
 from valle.train import checkpoint as ckpt
 
 TRAIN_CONF = """
@@ -27,7 +28,6 @@ train_dtype=float32
 
 @pytest.fixture(scope="module")
 def trained_recipe(aligned_recipe):
-    from conftest import run_recipe
     tmp, common = aligned_recipe[0], list(aligned_recipe[1])
     conf = tmp / "conf.sh"
     conf.write_text(conf.read_text() + TRAIN_CONF)
@@ -73,7 +73,6 @@ def test_training_stage_outputs(trained_recipe, model_type):
 
 
 def test_rerun_is_a_noop_and_force_restarts(trained_recipe):
-    from conftest import run_recipe
     tmp, common, _ = trained_recipe
     out = run_recipe("--stage", 5, "--stop-stage", 6, *common).stdout
     assert "Stage 5 already done" in out and "Stage 6 already done" in out
@@ -86,7 +85,6 @@ def test_rerun_is_a_noop_and_force_restarts(trained_recipe):
 
 
 def test_stage_5_needs_alignments(tmp_path, tiny_conf):
-    from conftest import recipe_dirs, run_recipe
     marker = tmp_path / "data" / "tokens" / ".done"
     marker.parent.mkdir(parents=True)
     marker.touch()

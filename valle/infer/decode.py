@@ -69,7 +69,9 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
         keep = (~done).nonzero().squeeze(1)
         if keep.numel() == 0:
             break
-        history = torch.cat([history, tokens[:, None]], dim=1)[keep]
+        # RAS looks at the last ras_window tokens only: keep no more (none when RAS is off).
+        window = cfg.sampling.ras_window
+        history = torch.cat([history, tokens[:, None]], dim=1)[keep, -window:] if window else history[keep]
         if keep.numel() < active.numel():
             active = active[keep]
             if use_cache:

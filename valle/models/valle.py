@@ -64,11 +64,11 @@ class ARModel(nn.Module):
     def output_weight(self) -> torch.Tensor:
         return self.audio_emb.weight  # tied: logits = h @ E^T
 
-    def _embed(self, text, codes, audio_positions=None):
-        scale = math.sqrt(self.config.d_model)
-        x = self.text_pos(self.text_emb(text) * scale)
-        y = self.audio_pos(self.audio_emb(codes) * scale, audio_positions)
-        return x, y
+    def _embed(self, text, codes):
+        return self.text_pos(self.text_emb(text) * math.sqrt(self.config.d_model)), self._embed_audio(codes)
+
+    def _embed_audio(self, codes, positions=None):
+        return self.audio_pos(self.audio_emb(codes) * math.sqrt(self.config.d_model), positions)
 
     @staticmethod
     def prefix_mask(text_lens: torch.Tensor, Lx: int, code_lens: torch.Tensor, Ly: int) -> torch.Tensor:
@@ -120,7 +120,7 @@ class ARModel(nn.Module):
         """Append one code per sequence (``[B]``) and return the next-code logits ``[B, 1025]``."""
         B = codes.shape[0]
         pos = state["pos"]
-        y = self.audio_pos(self.audio_emb(codes[:, None]) * math.sqrt(self.config.d_model), pos[:, None])
+        y = self._embed_audio(codes[:, None], pos[:, None])
         keys = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=codes.device)], dim=1)
         h = self.transformer(y, keys[:, None, None, :], cache=state["cache"])
         state["keys"], state["pos"] = keys, pos + 1

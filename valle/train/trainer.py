@@ -299,6 +299,8 @@ class Trainer:
                  "rng": rngs, "history": self.history}
         path = self.ckpt_dir / f"step-{self.step}.pt"
         ckpt.save(state, path)
+        # The curves go with every checkpoint (the last update always saves one): drawn once per save.
+        plot_curves(self.history, self.exp_dir / "curves.png", self.cfg.model_type.upper())
         for old in ckpt.list_train_checkpoints(self.ckpt_dir)[: -self.cfg.keep_last]:
             old.unlink()
         logging.info(f"saved {path}")
@@ -400,7 +402,6 @@ class Trainer:
                      f"({int(row['tokens'])} tokens)")
         if self.env.main:
             self._log_scalars("valid", {"loss": row["loss"], "top10_accuracy": row["top10"]})
-            plot_curves(self.history, self.exp_dir / "curves.png", self.cfg.model_type.upper())
 
     def _log_train(self, window: dict, out: dict, peak: Optional[float]) -> None:
         """Averages over the last log interval; throughput counts every token the model read (all ranks)."""
@@ -498,7 +499,6 @@ class Trainer:
                             self.model.state_dict(), {"step": self.step, "summary": summary})
             write_text_atomic(self.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
             logging.info(f"wrote {self.exp_dir / 'model.pt'}; summary: {json.dumps(summary)}")
-            plot_curves(self.history, self.exp_dir / "curves.png", self.cfg.model_type.upper())
         self.env.barrier()
         return summary
 
