@@ -143,9 +143,6 @@ if run_stage 1; then
   fi
 fi
 
-not_implemented() {
-  die "stage $1 ($2) is not implemented yet; run up to --stop-stage $(( $1 - 1 ))"
-}
 if run_stage 2; then
   log "Stage 2: lang directory (lexicon, phone table, BPE over phones) into $data_dir/lang"
   require_path "${markers[1]}" 1 "finished manifests"
@@ -225,8 +222,26 @@ for n in 5 6; do
   fi
 done
 if run_stage 7; then
+  log "Stage 7: synthesis of the test speakers (cross-utterance and continuation prompts) + evaluation into $exp_dir/synth"
   require_path "${markers[6]}" 6 "a trained NAR model"
-  not_implemented 7 "synthesis and evaluation"
+  require_path "${markers[5]}" 5 "a trained AR model"
+  require_path "${markers[4]}" 4 "the codec"
+  require_path "${markers[3]}" 3 "test-speaker alignments and the stage-3 phone recognizer"
+  if stage_needed 7; then
+    rm -rf "${exp_dir:?}/synth"
+    python local/evaluate_tts.py --exp-dir "$exp_dir" --data-dir "$data_dir" --out-dir "$exp_dir/synth" \
+      --test-parts "$test_parts" --bigram-parts "$labeled_train_parts" --modes "${synth_modes:-cross continuation}" \
+      --min-duration "${test_min_duration:-4}" --max-duration "${test_max_duration:-10}" \
+      --max-utts "${test_max_utts:-0}" --max-per-speaker "${test_max_per_speaker:-0}" \
+      --prompt-seconds "${prompt_seconds:-3}" --batch-size "${synth_batch_size:-8}" \
+      --temperature "${synth_temperature:-1.0}" --top-k "${synth_top_k:-0}" --top-p "${synth_top_p:-1.0}" \
+      --ras-window "${synth_ras_window:-0}" --ras-threshold "${synth_ras_threshold:-0.1}" \
+      --min-frames-per-phone "${synth_min_frames_per_phone:-1}" --max-frames-per-phone "${synth_max_frames_per_phone:-30}" \
+      --seed "${synth_seed:-0}" --device "${synth_device:-auto}" --frame-shift "${dnn_frame_shift:-10}" \
+      --engine "${align_engine:-auto}" --asr-command "${asr_command:-}" --sim-command "${sim_command:-}" \
+      --log-file "$exp_dir/log/stage7_synth_eval.log"
+    mark_done "${markers[7]}"
+  fi
 fi
 
 log "Done: stages $stage..$stop_stage of recipe $recipe"

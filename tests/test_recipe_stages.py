@@ -71,16 +71,6 @@ def test_later_stages_check_their_inputs(tmp_path, stage, needs):
     assert f"it is made by {needs}" in p.stdout
 
 
-def test_unimplemented_stage_fails_clearly(tmp_path, tiny_conf):
-    common = ["--conf", tiny_conf, *recipe_dirs(tmp_path)]
-    marker = tmp_path / "exp" / "nar" / ".done"  # stage 7's input, faked: only the message is tested
-    marker.parent.mkdir(parents=True)
-    marker.touch()
-    p = run_recipe("--stage", 7, "--stop-stage", 7, *common, check=False)
-    assert p.returncode != 0
-    assert "stage 7 (synthesis and evaluation) is not implemented yet" in p.stdout
-
-
 def test_interrupted_stage_is_not_marked_done(tmp_path, tiny_conf):
     common = ["--conf", tiny_conf, *recipe_dirs(tmp_path)]
     run_recipe("--stage", 0, "--stop-stage", 0, *common)

@@ -1,5 +1,7 @@
-"""Stages 4-6 through run.sh on the tiny corpus (after the shared stages 0-3): AR and NAR training
-leave models, checkpoints, curves, TensorBoard logs and summaries; reruns are no-ops; --force restarts."""
+"""Stages 4-7 through run.sh on the tiny corpus (after the shared stages 0-3): AR and NAR training
+leave models, checkpoints, curves, TensorBoard logs and summaries; stage 7 synthesizes the test speakers
+in both prompt modes and writes the metrics (with the external-model hooks); reruns are no-ops; --force
+restarts."""
 import gzip
 import json
 
@@ -23,6 +25,28 @@ valid_interval=3
 save_interval=3
 log_interval=2
 train_dtype=float32
+test_min_duration=0
+test_max_duration=30
+synth_batch_size=4
+synth_max_frames_per_phone=6
+"""
+
+# Stand-ins for external models (stage 7's hooks): an "ASR" that hears the ground-truth recordings
+# perfectly (it reads the test list) and nothing else, and a "speaker model" that scores every pair 0.25.
+FAKE_ASR = """import sys
+rows = [l.rstrip("\\n").split("\\t") for l in open(sys.argv[1])]
+synth = rows[0][1].rsplit("/", 2)[0]
+text = {r[0]: r[3] for r in (l.rstrip("\\n").split("\\t") for l in open(synth + "/test_list.tsv"))}
+with open(sys.argv[2], "w") as f:
+    for uid, wav in rows:
+        f.write(uid + "\\t" + (text[uid].lower() if "/ground_truth/" in wav else "zzzz") + "\\n")
+"""
+FAKE_SIM = """import sys
+with open(sys.argv[2], "w") as f:
+    for line in open(sys.argv[1]):
+        uid, wav, prompt = line.rstrip("\\n").split("\\t")
+        assert prompt.endswith("/prompts/" + uid + ".wav"), prompt
+        f.write(uid + "\\t0.25\\n")
 """
 
 
@@ -70,6 +94,52 @@ def test_training_stage_outputs(trained_recipe, model_type):
     assert "train data: " in log and "left out: " in log
     with torch.no_grad():
         assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_stage7_synthesizes_both_modes_and_writes_metrics(trained_recipe):
+    import sys
+
+    import soundfile as sf
+
+    tmp, common, _ = trained_recipe
+    (tmp / "asr.py").write_text(FAKE_ASR)
+    (tmp / "sim.py").write_text(FAKE_SIM)
+    conf = tmp / "conf.sh"
+    conf.write_text(conf.read_text() + f'asr_command="{sys.executable} {tmp / "asr.py"}"\n'
+                    f'sim_command="{sys.executable} {tmp / "sim.py"}"\n')
+    out = run_recipe("--stage", 7, "--stop-stage", 7, *common).stdout
+    synth = tmp / "exp" / "synth"
+    assert (synth / ".done").is_file()
+    rows = [line.split("\t") for line in (synth / "test_list.tsv").read_text().splitlines()[1:]]
+    ids = [r[0] for r in rows]
+    assert len(ids) == 4 and len({r[1] for r in rows}) == 2              # tiny: 2 test speakers x 2
+    for uid, spk, _, _, prompt_id, *_ in rows:
+        assert prompt_id != uid and prompt_id.split("-")[0] == spk       # another utterance, same speaker
+    m = json.loads((synth / "metrics.json").read_text())
+    assert set(m["systems"]) == {"ground_truth", "resynthesis", "cross", "continuation"}
+    for name, s in m["systems"].items():
+        assert s["utterances"] == 4 and 0 <= s["per"] and not s["synthesis_failures"]
+        for uid in ids:
+            audio, rate = sf.read(synth / name / f"{uid}.wav")
+            assert rate == 24000 and len(audio) > 0
+        generated = name in ("cross", "continuation")
+        assert (s["eos_failure_rate"] is not None) == generated
+        # The hooks: the stand-in ASR hears only the recordings; the speaker model says 0.25 to all.
+        assert s["wer"] == (0.0 if name == "ground_truth" else 100.0) and s["similarity"] == 0.25
+    assert m["systems"]["ground_truth"]["duration_ratio_median"] == 1.0
+    assert m["systems"]["ground_truth"]["per"] < 60                     # the stage-3 recognizer hears speech
+    for uid, r in zip(ids, rows):
+        prompt, rate = sf.read(synth / "prompts" / f"{uid}.wav")
+        assert rate == 24000 and abs(len(prompt) / rate - (float(r[6]) - float(r[5]))) < 0.01
+        # Continuation output = the codec-decoded first 3 s (or less) + what the model generated.
+        assert len(sf.read(synth / "continuation" / f"{uid}.wav")[0]) >= min(3.0, float(r[2])) * 24000 - 320
+    per_utt = (synth / "per_utterance.tsv").read_text().splitlines()
+    assert len(per_utt) == 1 + 4 * 4
+    table = (synth / "metrics.txt").read_text()
+    assert table.splitlines()[0].split()[:3] == ["system", "utts", "PER"] and "computed with" in table
+    assert "ground_truth" in out and "PER" in out   # the table is logged too
+    # A rerun is a no-op.
+    assert "Stage 7 already done" in run_recipe("--stage", 7, "--stop-stage", 7, *common).stdout
 
 
 def test_rerun_is_a_noop_and_force_restarts(trained_recipe):

@@ -72,3 +72,43 @@ def test_errors_exit_1_with_the_reason(recipe, tmp_path, caplog, args, message):
         main(common(recipe) + args)
     assert e.value.code == 1
     assert message in caplog.text
+
+
+def synthesizer(root, **kw):
+    from valle.infer.decode import DecodeConfig
+    from valle.infer.sampling import SamplingConfig
+    from valle.infer.synthesize import Synthesizer
+
+    return Synthesizer(root / "exp" / "ar" / "model.pt", root / "exp" / "nar" / "model.pt",
+                       root / "data" / "tokens" / "codec.pt", root / "data" / "lang",
+                       decode=DecodeConfig(sampling=SamplingConfig(top_k=1)), **kw)
+
+
+def test_long_text_is_split_at_sentence_ends_and_joined(recipe):
+    from valle.infer.synthesize import Request
+
+    # The prompt "hello world" is 10 phones with its silences: 8 are left for the text in each piece.
+    synth = synthesizer(recipe, max_phones=18)
+    text = "hello cat. world cat. hello world cat."
+    prompt = recipe / "prompt.wav"
+    [long] = synth.synthesize([Request(text, prompt, "hello world")])
+    pieces = ["hello cat.", "world cat.", "hello world", "cat."]   # the last sentence (11 phones) split at a word
+    singles = synth.synthesize([Request(p, prompt, "hello world") for p in pieces])
+    assert long.num_pieces == 4 and long.num_frames == sum(r.num_frames for r in singles)
+    assert np.array_equal(long.audio, np.concatenate([r.audio for r in singles]))
+    # Short text stays one piece.
+    assert synth.synthesize([Request("hello cat.", prompt, "hello world")])[0].num_pieces == 1
+
+
+def test_continuation_keeps_the_prompt_when_asked_and_refuses_long_text(recipe):
+    from valle.infer.synthesize import Request
+    from valle.infer.text import TextError
+
+    synth = synthesizer(recipe, max_phones=18)
+    prompt = recipe / "prompt.wav"
+    [bare, whole] = synth.synthesize([Request("hello world", prompt, mode="continuation"),
+                                      Request("hello world", prompt, mode="continuation", keep_prompt=True)])
+    assert bare.num_frames == whole.num_frames
+    assert len(bare.audio) == bare.num_frames * 320 and len(whole.audio) == (225 + whole.num_frames) * 320
+    with pytest.raises(TextError, match="cross mode splits long text"):
+        synth.synthesize([Request("hello world cat hello world", prompt, mode="continuation")])

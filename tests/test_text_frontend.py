@@ -52,3 +52,21 @@ def test_phone_outside_the_models_table_is_named(frontend):
 def test_missing_lang_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="lexicon.txt .stage 2 makes it"):
         TextFrontend.from_lang_dir(tmp_path, {})
+
+
+def test_split_text_packs_sentences_then_clauses_then_words():
+    from valle.infer.text import split_text
+
+    letters = lambda t: sum(c.isalpha() for c in t)   # noqa: E731  (one "phone" per letter)
+    text = "Hi there. How are you today? I am fine, thanks, and you are well."
+    assert split_text(text, letters, 100) == [text]
+    assert split_text(text, letters, 22) == ["Hi there. How are you today?", "I am fine, thanks,",
+                                             "and you are well."]
+    # A clause too long for the budget is cut at words into (near) equal parts.
+    assert split_text("aaaa bbbb cccc dddd eeee ffff gggg", letters, 9) == ["aaaa bbbb", "cccc dddd", "eeee ffff",
+                                                                           "gggg"]
+    for budget in (6, 8, 13, 30):
+        pieces = split_text(text, letters, budget)
+        assert all(letters(p) <= budget for p in pieces) and " ".join(pieces).split() == text.split()
+    with pytest.raises(TextError, match="alone has more than"):
+        split_text("extraordinarily short", letters, 5)

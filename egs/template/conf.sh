@@ -23,3 +23,8 @@ test_parts="test"
 phone_set=arpabet
 g2p_languages="en-us"
 bpe_vocab_size=500
+
+# Stage 7 (synthesis + evaluation) takes the test part's utterances of test_min_duration..test_max_duration
+# seconds (default 4-10, as the paper); see egs/librispeech/conf.sh for every stage-7 setting.
+test_min_duration=4
+test_max_duration=10

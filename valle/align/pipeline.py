@@ -388,13 +388,19 @@ class Aligner:
 
     # e. unlabeled decoding
     def phone_bigram(self, train_alignments: List[List[int]], hmm: HmmSystem) -> Tuple[np.ndarray, List[int]]:
+        return self.phone_bigram_from_sequences(
+            [[s.phone for s in hmm.segments_from_alignment(tids)] for tids in train_alignments])
+
+    def phone_bigram_from_sequences(self, phone_seqs: Sequence[Sequence[int]]) -> Tuple[np.ndarray, List[int]]:
+        """(costs, order): -log P(next | previous) over the phones in ``order`` (add-k smoothed); the last
+        row is the sentence start, the last column the sentence end. ``phone_seqs``: phone ids per utterance."""
         order = [i for p, i in sorted(self.lang.phone2id.items(), key=lambda x: x[1])
                  if i > 0 and not p.startswith("#") and p != "SPN"]
         index = {p: j for j, p in enumerate(order)}
         n = len(order)
         counts = np.zeros((n + 1, n + 1))
-        for tids in train_alignments:
-            seq = [index[s.phone] for s in hmm.segments_from_alignment(tids) if s.phone in index]
+        for phones in phone_seqs:
+            seq = [index[p] for p in phones if p in index]
             prev = n
             for j in seq:
                 counts[prev, j] += 1
@@ -424,25 +430,34 @@ class Aligner:
         """Best paths of an unlabeled part; the phone bigram and HCLG are built from ``train_alignments``
         at the first call and reused for the other parts."""
         shift = self.opts.dnn_frame_shift_ms
-        hmm, s, loglikes = self.dnn_system(shift)
         if shift not in self._hclg:
+            hmm, _, _ = self.dnn_system(shift)
             costs, order = self.phone_bigram(train_alignments, hmm)
             out = self.exp_dir / "decode"
             out.mkdir(parents=True, exist_ok=True)
             self.write_arpa(out / "phone_bigram.arpa", costs, order)
-            self_loop = self.opts.dnn_self_loop_scale if s > 1 else self.opts.gmm.self_loop_scale
-            self._hclg[shift] = hmm.phone_bigram_graph(costs, order, self_loop_scale=self_loop)
+            self._hclg[shift] = self.phone_bigram_hclg(costs, order)
             self._hclg[shift].write(str(out / "HCLG.fst"))
         utts = self.part_utts(part, False)
-        fb = self.feats(part, False, "fbank")
+        return self.decode(self._hclg[shift], utts, self.feats(part, False, "fbank"))
+
+    def phone_bigram_hclg(self, costs: np.ndarray, order: List[int]):
+        """The phone-recognition graph for the DNN-HMM at the configured frame shift."""
+        hmm, s, _ = self.dnn_system(self.opts.dnn_frame_shift_ms)
+        self_loop = self.opts.dnn_self_loop_scale if s > 1 else self.opts.gmm.self_loop_scale
+        return hmm.phone_bigram_graph(costs, order, self_loop_scale=self_loop)
+
+    def decode(self, hclg, utts: Sequence[Utterance], fbank: Dict[str, torch.Tensor]):
+        """Best paths through ``hclg`` of normalized fbank features -> (hmm, subsampling, results, failures)."""
+        hmm, s, loglikes = self.dnn_system(self.opts.dnn_frame_shift_ms)
         scale = self.opts.decode_acoustic_scale * (1.0 if s > 1 else self.opts.dnn_acoustic_scale_10ms)
         results, failures = {}, {}
         for u in utts:
-            ll = loglikes(fb[u.id], scale)
+            ll = loglikes(fbank[u.id], scale)
             if len(ll) == 0:
                 failures[u.id] = "no frames"
                 continue
-            res = self.engine.decode(self._hclg[shift], ll, hmm.tm, self.opts.decode_beam, utt=u.id)
+            res = self.engine.decode(hclg, ll, hmm.tm, self.opts.decode_beam, utt=u.id)
             if res.tids is None:
                 failures[u.id] = res.reason
             else:

@@ -6,7 +6,13 @@
   where the NAR text is the target crop's phones and the prompt lies outside the target).
 - ``continuation``: the prompt is the first ``prompt_seconds`` of the utterance to be spoken; the AR
   model reads the full transcript and the prompt's codebook 1 and continues the same utterance.
-Only the generated frames are decoded (the prompt is not repeated in the output).
+Only the generated frames are decoded, unless a continuation request asks to keep the prompt (then the
+output is the whole utterance: the codec-decoded prompt followed by its continuation).
+
+Long text: the AR model has seen sequences of at most the training crop (``train_crop_max`` seconds, kept
+in model.pt). In cross mode a text whose phones would not fit beside the prompt at ``PHONES_PER_SECOND``
+is split at sentence ends (then clauses, then words) and each piece is synthesized with the same prompt,
+in the same batch; the pieces' audio is joined. A continuation must be one utterance: too long is an error.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +25,12 @@ from valle.codec.encodec import load_codec
 from valle.data.dataset import text_vocab_size
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.prompt import load_prompt_audio
-from valle.infer.text import TextError, TextFrontend
+from valle.infer.text import TextError, TextFrontend, split_text
 from valle.train.checkpoint import CheckpointError, load_model
 
 MODES = ("cross", "continuation")
+PHONES_PER_SECOND = 12.0   # about LibriSpeech's speaking rate: sizes text pieces from seconds of training crop
+DEFAULT_CROP_MAX = 20.0    # the paper's longest training crop, for model files that do not record theirs
 
 
 @dataclass
@@ -31,6 +39,7 @@ class Request:
     prompt_audio: Path
     prompt_text: Optional[str] = None  # cross mode: the prompt's transcript
     mode: str = "cross"
+    keep_prompt: bool = False          # continuation: start the output with the (codec-decoded) prompt
 
 
 @dataclass
@@ -39,11 +48,15 @@ class Result:
     hit_eos: bool                      # False: cut by the length guard (an EOS failure)
     num_frames: int
     num_phones: int
+    num_pieces: int = 1                # > 1: the text was split at sentence boundaries
 
 
 class Synthesizer:
     def __init__(self, ar_path: Path, nar_path: Path, codec_path: Path, lang_dir: Path, device: str = "cpu",
-                 decode: DecodeConfig = DecodeConfig(), prompt_seconds: float = 3.0):
+                 decode: DecodeConfig = DecodeConfig(), prompt_seconds: float = 3.0,
+                 max_phones: Optional[int] = None):
+        """max_phones: the longest AR phone sequence (prompt + target) to decode at once; default: the AR
+        model's training crop at PHONES_PER_SECOND."""
         self.device = torch.device(device)
         self.ar, ar_meta = load_model(ar_path, "ar")
         self.nar, nar_meta = load_model(nar_path, "nar")
@@ -60,26 +73,46 @@ class Synthesizer:
         self.frontend = TextFrontend.from_lang_dir(lang_dir, self.phone_ids)
         self.decode = decode
         self.prompt_seconds = prompt_seconds
+        self.max_phones = max_phones or int(ar_meta.get("train_crop_max", DEFAULT_CROP_MAX) * PHONES_PER_SECOND)
 
-    def _prepare(self, req: Request):
+    def _prepare(self, req: Request) -> List[tuple]:
+        """-> one (AR phones, target phones, prompt codes [P, 8], keep_prompt) per piece of the text."""
         if req.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {req.mode!r}")
         audio = load_prompt_audio(req.prompt_audio)
-        target = self.frontend.phones(req.text)
         if req.mode == "cross":
             if not req.prompt_text:
                 raise TextError("cross-utterance mode needs the prompt's transcript (--prompt-text)")
             prompt_phones = self.frontend.phones(req.prompt_text)
-            ar_phones = prompt_phones[:-1] + target[1:]   # one SIL at the junction, not two
+            budget = self.max_phones - len(prompt_phones)
+            if budget < 8:
+                raise TextError(f"the prompt's transcript has {len(prompt_phones)} phones: too long for the model "
+                                f"(at most {self.max_phones} phones in all); use a shorter prompt")
+            texts = split_text(req.text, lambda t: len(self.frontend.phones(t)) - 2, budget)
+            targets = [self.frontend.phones(t) for t in texts]
+            ar = [prompt_phones[:-1] + target[1:] for target in targets]   # one SIL at the junction, not two
         else:
             audio = audio[: int(self.prompt_seconds * 24000)]
-            ar_phones = target
+            targets = ar = [self.frontend.phones(req.text)]
+            if len(ar[0]) > self.max_phones:
+                raise TextError(f"the transcript has {len(ar[0])} phones, more than the {self.max_phones} the model "
+                                "handles in one utterance; cross mode splits long text at sentence ends")
         codes = self.codec.encode_batch([audio])[0].astype(np.int64)       # [P, 8]
-        return ar_phones, target, codes
+        keep = req.keep_prompt and req.mode == "continuation"
+        return [(a, t, codes, keep) for a, t in zip(ar, targets)]
 
     @torch.no_grad()
     def synthesize(self, requests: List[Request]) -> List[Result]:
-        prepared = [self._prepare(r) for r in requests]
+        plans = [self._prepare(r) for r in requests]
+        pieces = self._synthesize([piece for plan in plans for piece in plan])
+        results, i = [], 0
+        for plan in plans:
+            mine, i = pieces[i:i + len(plan)], i + len(plan)
+            results.append(Result(np.concatenate([r.audio for r in mine]), all(r.hit_eos for r in mine),
+                                  sum(r.num_frames for r in mine), sum(r.num_phones for r in mine), len(mine)))
+        return results
+
+    def _synthesize(self, prepared: List[tuple]) -> List[Result]:
         B = len(prepared)
         ids = lambda phones: [self.phone_ids[p] for p in phones] + [self.eos]  # noqa: E731
 
@@ -98,8 +131,11 @@ class Synthesizer:
         first, code_lens = pad([c if len(c) else torch.zeros(1, dtype=torch.long) for c in ar.codes])
         codes = generate_nar(self.nar, nar_text, nar_lens, prompt, prompt_lens, first, code_lens, self.decode)
         results = []
-        for b in range(B):
+        for b, (_, _, prompt_codes, keep_prompt) in enumerate(prepared):
             n = len(ar.codes[b])
-            audio = self.codec.decode(codes[b, :n].cpu().numpy()) if n else np.zeros(0, np.float32)
+            frames = codes[b, :n].cpu().numpy()
+            if keep_prompt:
+                frames = np.concatenate([prompt_codes, frames])
+            audio = self.codec.decode(frames) if len(frames) else np.zeros(0, np.float32)
             results.append(Result(audio.astype(np.float32), ar.hit_eos[b], n, int(target_phones[b])))
         return results

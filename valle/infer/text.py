@@ -10,7 +10,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 from valle.text.lexicon import SIL, SPN, build_lexicon, read_lexicon
 from valle.text.normalize import to_transcript
@@ -76,3 +76,49 @@ class TextFrontend:
                 raise TextError(f"words no G2P can pronounce: {bad}")
             prons.update({w: lex.prons[w][0] for w in missing})
         return prons
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+_CLAUSE_END = re.compile(r"(?<=[,\u2013\u2014])\s+")
+
+
+def split_text(text: str, count_phones: Callable[[str], int], max_phones: int) -> List[str]:
+    """``text`` in pieces of at most ``max_phones`` phones each, cut at sentence ends where possible.
+
+    Whole sentences are packed greedily; a sentence longer than ``max_phones`` is cut at clause
+    punctuation (commas, dashes), and a clause still too long at word boundaries into equal parts.
+    ``count_phones(piece)`` is the number of phones the models would read for ``piece``.
+    """
+    if max_phones < 1:
+        raise ValueError(f"max_phones must be positive, got {max_phones}")
+
+    def pieces(chunk: str, level: int) -> List[str]:
+        if count_phones(chunk) <= max_phones:
+            return [chunk]
+        if level == 0:
+            parts = [p for p in _CLAUSE_END.split(chunk) if p.strip()]
+            if len(parts) > 1:
+                return pack([q for p in parts for q in pieces(p, 1)])
+        words = chunk.split()
+        n = len(words)
+        if n == 1:
+            raise TextError(f"the word {chunk!r} alone has more than {max_phones} phones")
+        k = -(-count_phones(chunk) // max_phones)            # parts needed at an even phone rate
+        while True:
+            size = -(-n // k)
+            split = [" ".join(words[i:i + size]) for i in range(0, n, size)]
+            if all(count_phones(s) <= max_phones for s in split) or size == 1:
+                return [q for s in split for q in (pieces(s, 1) if size == 1 else [s])]
+            k += 1
+
+    def pack(parts: List[str]) -> List[str]:
+        out: List[str] = []
+        for p in parts:
+            if out and count_phones(out[-1] + " " + p) <= max_phones:
+                out[-1] = out[-1] + " " + p
+            else:
+                out.append(p)
+        return out
+
+    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    return pack([q for s in sentences for q in pieces(s, 0)])

@@ -496,7 +496,8 @@ class Trainer:
                    "first_valid": valid[0] if valid else None, "last_valid": valid[-1] if valid else None}
         if self.env.main and self.step >= self.cfg.num_steps:
             ckpt.save_model(self.exp_dir / "model.pt", self.cfg.model_type, self.model_config, self.phones,
-                            self.model.state_dict(), {"step": self.step, "summary": summary})
+                            self.model.state_dict(), {"step": self.step, "summary": summary,
+                                                      "train_crop_max": self.cfg.crop_max})
             write_text_atomic(self.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
             logging.info(f"wrote {self.exp_dir / 'model.pt'}; summary: {json.dumps(summary)}")
         self.env.barrier()

@@ -1,0 +1,82 @@
+"""The zero-shot TTS test list (VALL-E's protocol), built deterministically from aligned test cuts.
+
+Targets: every supervision of the test parts whose duration lies in [min_duration, max_duration]
+(the paper: LibriSpeech test-clean, 4-10 s), in id order, at most ``max_per_speaker`` per speaker and
+``max_utts`` in all (0: no limit).
+Cross-utterance prompt: another utterance of the same speaker, the next one in id order that has
+enough speech (cyclic), cut at word boundaries from its first word to the last word ending within
+``prompt_seconds`` (the paper: a 3 s segment); the prompt's transcript = those words.
+Continuation prompt: the target's own first ``prompt_seconds`` (taken by the synthesizer).
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+
+@dataclass
+class PromptCrop:
+    utterance: str          # supervision id of the prompt's utterance
+    cut_id: str
+    start: float            # seconds in the cut's recording
+    end: float
+    text: str
+
+
+@dataclass
+class TestItem:
+    id: str                 # supervision id
+    speaker: str
+    text: str
+    cut_id: str
+    start: float            # supervision start/duration in the cut's recording
+    duration: float
+    prompt: PromptCrop
+
+
+def word_prompt(words: Sequence[Tuple[str, float, float]], prompt_seconds: float) -> Optional[Tuple[float, float, str]]:
+    """(start, end, text) of the words from the first one up to the last ending within ``prompt_seconds``;
+    None when that spans less than half of ``prompt_seconds``."""
+    if not words:
+        return None
+    start = words[0][1]
+    taken = [w for w in words if w[2] - start <= prompt_seconds + 1e-6]
+    if not taken or taken[-1][2] - start < prompt_seconds / 2:
+        return None
+    return start, taken[-1][2], " ".join(w[0] for w in taken)
+
+
+def build_test_list(cuts, min_duration: float = 4.0, max_duration: float = 10.0, max_utts: int = 0,
+                    prompt_seconds: float = 3.0, max_per_speaker: int = 0) -> Tuple[List[TestItem], Dict[str, str]]:
+    """cuts: lhotse cuts with word alignments (stage 3's aligned test parts).
+    -> (test items, {supervision id: why it was left out} for in-range targets that could not be used)."""
+    sups = []
+    for cut in cuts:
+        for sup in cut.supervisions:
+            words = [(w.symbol, w.start, w.end) for w in (sup.alignment or {}).get("word", [])]
+            sups.append((sup.id, sup.speaker, sup.text, cut.id, sup.start, sup.duration, words))
+    sups.sort(key=lambda s: s[0])
+    by_speaker: Dict[str, list] = {}
+    for s in sups:
+        by_speaker.setdefault(s[1], []).append(s)
+    items, skipped, per_speaker = [], {}, {}
+    for sid, spk, text, cut_id, start, duration, _ in sups:
+        if not (min_duration <= duration <= max_duration):
+            continue
+        if max_utts and len(items) >= max_utts:
+            break
+        if max_per_speaker and per_speaker.get(spk, 0) >= max_per_speaker:
+            continue
+        same = by_speaker[spk]
+        i = next(k for k, s in enumerate(same) if s[0] == sid)
+        prompt = None
+        for other in same[i + 1:] + same[:i]:
+            crop = word_prompt(other[6], prompt_seconds)
+            if crop is not None:
+                prompt = PromptCrop(other[0], other[3], crop[0], crop[1], crop[2])
+                break
+        if prompt is None:
+            skipped[sid] = (f"speaker {spk} has no other utterance with word alignments covering "
+                            f"{prompt_seconds / 2:g}-{prompt_seconds:g} s for a prompt")
+            continue
+        items.append(TestItem(sid, spk, text, cut_id, start, duration, prompt))
+        per_speaker[spk] = per_speaker.get(spk, 0) + 1
+    return items, skipped
