@@ -59,9 +59,9 @@ def recipe_dirs(tmp_path: Path):
 
 
 SMALL_ALIGN = TINY_CONF_SH + """
-gmm_iters=8
+gmm_iters=12
 gmm_total_gauss=150
-dnn_epochs=3
+dnn_epochs=10
 """
 
 

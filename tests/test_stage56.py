@@ -112,14 +112,23 @@ def test_stage7_synthesizes_both_modes_and_writes_metrics(trained_recipe):
     assert (synth / ".done").is_file()
     rows = [line.split("\t") for line in (synth / "test_list.tsv").read_text().splitlines()[1:]]
     ids = [r[0] for r in rows]
-    assert len(ids) == 4 and len({r[1] for r in rows}) == 2              # tiny: 2 test speakers x 2
+    # Tiny: 2 test speakers x 2 utterances, but one transcript was sabotaged before stage 3 (not aligned), so
+    # its speaker has no other utterance for a prompt: that target is left out, with the reason.
+    assert len(ids) == 2 and len({r[1] for r in rows}) == 1
     for uid, spk, _, _, prompt_id, *_ in rows:
         assert prompt_id != uid and prompt_id.split("-")[0] == spk       # another utterance, same speaker
     m = json.loads((synth / "metrics.json").read_text())
+    [(left_out, reason)] = m["left_out_no_prompt"].items()
+    assert left_out not in ids and "no other utterance" in reason
     assert set(m["systems"]) == {"ground_truth", "resynthesis", "cross", "continuation"}
     for name, s in m["systems"].items():
-        assert s["utterances"] == 4 and 0 <= s["per"] and not s["synthesis_failures"]
-        for uid in ids:
+        # The tiny conf's 6 s training crop fits 72 phones: a continuation of a longer transcript is refused
+        # (cross mode would split it), skipped and reported; everything else is synthesized.
+        failures = s["synthesis_failures"]
+        assert s["utterances"] + len(failures) == 2 and 0 <= s["per"]
+        assert all("cross mode splits long text" in r for r in failures.values())
+        assert not failures or name == "continuation"
+        for uid in set(ids) - set(failures):
             audio, rate = sf.read(synth / name / f"{uid}.wav")
             assert rate == 24000 and len(audio) > 0
         generated = name in ("cross", "continuation")
@@ -127,14 +136,17 @@ def test_stage7_synthesizes_both_modes_and_writes_metrics(trained_recipe):
         # The hooks: the stand-in ASR hears only the recordings; the speaker model says 0.25 to all.
         assert s["wer"] == (0.0 if name == "ground_truth" else 100.0) and s["similarity"] == 0.25
     assert m["systems"]["ground_truth"]["duration_ratio_median"] == 1.0
-    assert m["systems"]["ground_truth"]["per"] < 60                     # the stage-3 recognizer hears speech
+    # The stage-3 recognizer hears the recordings, and far less through the tiny test's random-weight codec.
+    assert m["systems"]["ground_truth"]["per"] < 85
+    assert m["systems"]["ground_truth"]["per"] + 10 < m["systems"]["resynthesis"]["per"]
     for uid, r in zip(ids, rows):
         prompt, rate = sf.read(synth / "prompts" / f"{uid}.wav")
         assert rate == 24000 and abs(len(prompt) / rate - (float(r[6]) - float(r[5]))) < 0.01
         # Continuation output = the codec-decoded first 3 s (or less) + what the model generated.
-        assert len(sf.read(synth / "continuation" / f"{uid}.wav")[0]) >= min(3.0, float(r[2])) * 24000 - 320
+        if (synth / "continuation" / f"{uid}.wav").exists():
+            assert len(sf.read(synth / "continuation" / f"{uid}.wav")[0]) >= min(3.0, float(r[2])) * 24000 - 320
     per_utt = (synth / "per_utterance.tsv").read_text().splitlines()
-    assert len(per_utt) == 1 + 4 * 4
+    assert len(per_utt) == 1 + sum(s["utterances"] for s in m["systems"].values())
     table = (synth / "metrics.txt").read_text()
     assert table.splitlines()[0].split()[:3] == ["system", "utts", "PER"] and "computed with" in table
     assert "ground_truth" in out and "PER" in out   # the table is logged too
