@@ -33,10 +33,10 @@ from valle.bin.synthesize import add_decoding_options, decode_config
 from valle.eval.external import run_list_command
 from valle.eval.test_list import TestItem, build_test_list
 from valle.eval.tts_metrics import summarize_system, utterance_metrics, word_errors
+from valle.utils.audio import write_wav
 from valle.utils.io import write_text_atomic
 from valle.utils.logging import setup_logging
 
-SYSTEMS = ("ground_truth", "resynthesis", "cross", "continuation")
 SR = 24000
 
 
@@ -69,15 +69,6 @@ def get_args():
     return args
 
 
-def write_wav(path: Path, audio: np.ndarray) -> None:
-    import soundfile as sf
-
-    from valle.utils.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        sf.write(tmp, np.asarray(audio, dtype=np.float32), SR, format="WAV", subtype="PCM_16")
-
-
 def load_16k(path: Path) -> np.ndarray:
     from lhotse import Recording
 
@@ -107,16 +98,16 @@ def reference_audio(items: List[TestItem], cuts: dict, out_dir: Path, codec) -> 
     for it in tqdm(items, desc="references", mininterval=5):
         cut = cuts[it.cut_id].truncate(offset=it.start, duration=it.duration, preserve_id=True)
         audio = load_mono(cut, SR)
-        write_wav(out_dir / "ground_truth" / f"{it.id}.wav", audio)
+        write_wav(out_dir / "ground_truth" / f"{it.id}.wav", audio, SR)
         codes = codec.encode_batch([audio])[0]
-        write_wav(out_dir / "resynthesis" / f"{it.id}.wav", codec.decode(codes)[: len(audio)])
+        write_wav(out_dir / "resynthesis" / f"{it.id}.wav", codec.decode(codes)[: len(audio)], SR)
         p = it.prompt
         pcut = cuts[p.cut_id].truncate(offset=p.start, duration=p.end - p.start, preserve_id=True)
-        write_wav(out_dir / "prompts" / f"{it.id}.wav", load_mono(pcut, SR))
+        write_wav(out_dir / "prompts" / f"{it.id}.wav", load_mono(pcut, SR), SR)
 
 
 def synthesize_mode(synth, items: List[TestItem], mode: str, out_dir: Path, batch_size: int) -> Dict[str, dict]:
-    """-> {id: {"hit_eos", "seconds"} or {"error"}}; a request that fails alone is skipped with its reason."""
+    """-> {id: {"hit_eos"} or {"error"}}; a request that fails alone is skipped with its reason."""
     from tqdm import tqdm
 
     from valle.infer.prompt import PromptError
@@ -144,8 +135,8 @@ def synthesize_mode(synth, items: List[TestItem], mode: str, out_dir: Path, batc
                     out[it.id] = {"error": f"{type(e).__name__}: {e}"}
                     logging.warning("%s %s: skipped: %s", mode, it.id, e)
         for it, res in pairs:
-            write_wav(out_dir / mode / f"{it.id}.wav", res.audio)
-            out[it.id] = {"hit_eos": res.hit_eos, "seconds": len(res.audio) / SR}
+            write_wav(out_dir / mode / f"{it.id}.wav", res.audio, SR)
+            out[it.id] = {"hit_eos": res.hit_eos}
             audio_s += len(res.audio) / SR
     secs = time.time() - t0
     logging.info("%s: %d wavs, %.1f s of audio in %.1f s (real-time factor %.2f)", mode,

@@ -13,15 +13,13 @@ import logging
 import sys
 from pathlib import Path
 
-import soundfile as sf
-
 from valle.infer.decode import DecodeConfig
 from valle.infer.prompt import PromptError
 from valle.infer.sampling import SamplingConfig
 from valle.infer.synthesize import MODES, Request, Synthesizer
 from valle.infer.text import TextError
 from valle.train.checkpoint import CheckpointError
-from valle.utils.io import atomic_path
+from valle.utils.audio import write_wav
 
 
 def add_decoding_options(p: argparse.ArgumentParser) -> None:
@@ -102,8 +100,7 @@ def main(argv=None):
         for i in range(0, len(jobs), args.batch_size):
             chunk = jobs[i:i + args.batch_size]
             for (out, _), res in zip(chunk, synth.synthesize([r for _, r in chunk])):
-                with atomic_path(out) as tmp:
-                    sf.write(tmp, res.audio, 24000, format="WAV")
+                write_wav(out, res.audio, 24000)
                 logging.info(f"{out}: {len(res.audio) / 24000:.2f} s, {res.num_frames} frames for "
                              f"{res.num_phones} phones" + ("" if res.hit_eos else " (no EOS: cut at the length limit)"))
     except (TextError, PromptError, CheckpointError, FileNotFoundError, ValueError) as e:

@@ -88,8 +88,12 @@ class Synthesizer:
             if budget < 8:
                 raise TextError(f"the prompt's transcript has {len(prompt_phones)} phones: too long for the model "
                                 f"(at most {self.max_phones} phones in all); use a shorter prompt")
-            texts = split_text(req.text, lambda t: len(self.frontend.phones(t)) - 2, budget)
-            targets = [self.frontend.phones(t) for t in texts]
+            whole = self.frontend.phones(req.text)
+            if len(whole) - 2 <= budget:   # the usual case: no piece to count again
+                targets = [whole]
+            else:
+                texts = split_text(req.text, lambda t: len(self.frontend.phones(t)) - 2, budget)
+                targets = [self.frontend.phones(t) for t in texts]
             ar = [prompt_phones[:-1] + target[1:] for target in targets]   # one SIL at the junction, not two
         else:
             audio = audio[: int(self.prompt_seconds * 24000)]

@@ -1,4 +1,4 @@
-"""Loading a cut's audio as one channel at a given sample rate."""
+"""Loading a cut's audio as one channel at a given sample rate; writing a wav atomically."""
 import numpy as np
 
 
@@ -12,3 +12,13 @@ def load_mono(cut, sample_rate: int) -> np.ndarray:
         cut = cut.resample(sample_rate)
     audio = np.asarray(cut.load_audio(), dtype=np.float32)
     return audio.mean(axis=0) if audio.ndim == 2 else audio
+
+
+def write_wav(path, audio: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM wav, written to a temporary name and renamed (never a half-written file at ``path``)."""
+    import soundfile as sf
+
+    from valle.utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        sf.write(tmp, np.asarray(audio, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16")
