@@ -57,14 +57,36 @@ exp_dir=${exp_dir:-exp/$recipe}
 dl_dir=${dl_dir:-$data_dir/download}
 
 [ -f "egs/$recipe/conf.sh" ] || die "no recipe '$recipe': expected egs/$recipe/conf.sh (have: $(ls egs | tr '\n' ' '))"
+[ -z "$conf" ] || [ -f "$conf" ] || die "--conf $conf: no such file"
+# The conf's settings: every variable the conf files define. Those of a stage are passed to it by name
+# (python -m valle.conf); a stage gets nothing else, so each default lives once, in the dataclass that uses it.
+vars_before=$(compgen -v)
 . "egs/$recipe/conf.sh"
-if [ -n "$conf" ]; then
-  [ -f "$conf" ] || die "--conf $conf: no such file"
-  . "$conf"
-fi
+[ -z "$conf" ] || . "$conf"
+conf_names=$(comm -13 <(echo "$vars_before" | sort) <(compgen -v | sort) | grep -vx vars_before)
+conf_pairs=()
+for n in $conf_names; do conf_pairs+=("$n=${!n}"); done
+unset vars_before conf_names
+
+# What run.sh reads itself from the conf (the recipe's layout); everything else belongs to a stage.
+recipe_settings="corpus_source corpora labeled_train_parts unlabeled_parts dev_parts test_parts tts_train_parts train_nproc"
+for n in corpus_source corpora labeled_train_parts dev_parts test_parts; do
+  [ -n "${!n+set}" ] || die "egs/$recipe/conf.sh${conf:+ + $conf}: '$n' is not set (see egs/template/conf.sh)"
+done
+unlabeled_parts=${unlabeled_parts-}
+tts_train_parts=${tts_train_parts:-$labeled_train_parts $unlabeled_parts}  # the paper: LibriLight only
+train_nproc=${train_nproc:-1}
+for c in $corpora; do recipe_settings+=" ${c}_dir ${c}_parts ${c}_prepare"; done
 
 utils/setup_env.sh
 . ./path.sh
+
+python -m valle.conf check --also "$recipe_settings" "${conf_pairs[@]}" \
+  || die "egs/$recipe/conf.sh${conf:+ + $conf}: fix the settings above (every setting: README, 'Settings')"
+# stage_opts GROUP [MODEL]: the conf's settings of GROUP as options of its stage script, in $opts.
+stage_opts() {
+  mapfile -d '' opts < <(python -m valle.conf options ${2:+--model "$2"} "$1" "${conf_pairs[@]}")
+}
 
 mkdir -p "$exp_dir/log"
 log "recipe=$recipe stages $stage..$stop_stage nj=$nj force=$force"
@@ -102,15 +124,9 @@ if run_stage 0; then
   if stage_needed 0; then
     case $corpus_source in
       synthesize)
-        python local/make_mini_corpus.py \
-          --out-dir "$dl_dir" --seed "$mini_seed" \
-          --train-speakers "$mini_train_speakers" --train-utts-per-speaker "$mini_train_utts_per_speaker" \
-          --dev-speakers "$mini_dev_speakers" --dev-utts-per-speaker "$mini_dev_utts_per_speaker" \
-          --test-speakers "$mini_test_speakers" --test-utts-per-speaker "$mini_test_utts_per_speaker" \
-          --unlabeled-speakers "$mini_unlabeled_speakers" \
-          --unlabeled-files-per-speaker "$mini_unlabeled_files_per_speaker" \
-          --unlabeled-sentences-per-file "$mini_unlabeled_sentences_per_file" \
-          --nj "$nj" --log-file "$exp_dir/log/stage0_corpus.log"
+        stage_opts mini
+        python local/make_mini_corpus.py --out-dir "$dl_dir" --nj "$nj" "${opts[@]}" \
+          --log-file "$exp_dir/log/stage0_corpus.log"
         ;;
       download|manual)
         for c in $corpora; do
@@ -147,10 +163,10 @@ if run_stage 2; then
   log "Stage 2: lang directory (lexicon, phone table, BPE over phones) into $data_dir/lang"
   require_path "${markers[1]}" 1 "finished manifests"
   if stage_needed 2; then
-    python local/prepare_lang.py --manifest-dir "$data_dir/manifests" \
-      --parts "$labeled_train_parts $dev_parts $test_parts" --lang-dir "$data_dir/lang" \
-      --phone-set "${phone_set:-arpabet}" --g2p-languages "${g2p_languages:-en-us}" \
-      --bpe-vocab-size "${bpe_vocab_size:-500}" --bpe-parts "$labeled_train_parts" \
+    stage_opts lang
+    # shellcheck disable=SC2086  # part lists are word lists
+    python local/prepare_lang.py --manifest-dir "$data_dir/manifests" --lang-dir "$data_dir/lang" \
+      --parts $labeled_train_parts $dev_parts $test_parts --bpe-parts $labeled_train_parts "${opts[@]}" \
       --log-file "$exp_dir/log/stage2_lang.log"
     mark_done "${markers[2]}"
   fi
@@ -161,12 +177,11 @@ if run_stage 3; then
   require_path "${markers[1]}" 1 "finished manifests"
   if stage_needed 3; then
     rm -rf "$exp_dir/align"  # its steps resume within one run; a new run of the stage starts clean
+    stage_opts align
+    # shellcheck disable=SC2086
     python local/align.py --lang-dir "$data_dir/lang" --manifest-dir "$data_dir/manifests" \
-      --exp-dir "$exp_dir/align" --aligned-dir "$data_dir/aligned" \
-      --train-parts "$labeled_train_parts" --labeled-parts "$dev_parts $test_parts" \
-      --unlabeled-parts "$unlabeled_parts" --engine "${align_engine:-auto}" \
-      --gmm-iters "${gmm_iters:-16}" --total-gauss "${gmm_total_gauss:-500}" \
-      --dnn-epochs "${dnn_epochs:-8}" --dnn-frame-shift "${dnn_frame_shift:-10}" \
+      --exp-dir "$exp_dir/align" --aligned-dir "$data_dir/aligned" --train-parts $labeled_train_parts \
+      --labeled-parts $dev_parts $test_parts --unlabeled-parts $unlabeled_parts "${opts[@]}" \
       --log-file "$exp_dir/log/stage3_align.log"
     mark_done "${markers[3]}"
   fi
@@ -179,32 +194,30 @@ if run_stage 4; then
     [ "$force" = true ] && rm -rf "$tokens"  # shards are resumable; --force starts over
     fit_cuts=()
     for p in $labeled_train_parts; do fit_cuts+=("$data_dir/manifests/cuts_$p.jsonl.gz"); done
+    stage_opts codec
     python local/prepare_codec.py --out "$tokens/codec.pt" --codec-checkpoint "$codec_checkpoint" \
-      --bandwidth "${codec_bandwidth:-6.0}" --fit-cuts "${fit_cuts[@]}" --threads "$nj" \
-      --log-file "$exp_dir/log/stage4_codec.log"
+      --fit-cuts "${fit_cuts[@]}" --threads "$nj" "${opts[@]}" --log-file "$exp_dir/log/stage4_codec.log"
+    stage_opts tokenize
+    # shellcheck disable=SC2086
     python local/extract_codes.py --manifest-dir "$data_dir/manifests" --codec "$tokens/codec.pt" \
-      --parts "$labeled_train_parts $unlabeled_parts $dev_parts $test_parts" --out-dir "$tokens" \
-      --nj "$nj" --log-file "$exp_dir/log/stage4_codes.log"
+      --parts $labeled_train_parts $unlabeled_parts $dev_parts $test_parts --out-dir "$tokens" \
+      --nj "$nj" "${opts[@]}" --log-file "$exp_dir/log/stage4_codes.log"
     mark_done "${markers[4]}"
   fi
 fi
-# train_model ar|nar STEPS: stage 5 or 6. Several processes (train_nproc > 1: GPUs, or CPU ranks on
+# train_model ar|nar STAGE: stage 5 or 6. Several processes (train_nproc > 1: GPUs, or CPU ranks on
 # gloo) go through torchrun; multi-node: run local/train.py under torchrun yourself (see its --help).
 train_model() {
-  local model=$1 steps=$2 launcher=(python)
-  if [ "${train_nproc:-1}" -gt 1 ]; then
+  local model=$1 launcher=(python)
+  if [ "$train_nproc" -gt 1 ]; then
     launcher=(torchrun --standalone --nproc-per-node "$train_nproc")
   fi
+  stage_opts train "$model"
+  # shellcheck disable=SC2086
   "${launcher[@]}" local/train.py --model "$model" --exp-dir "$exp_dir/$model" \
     --lang-dir "$data_dir/lang" --aligned-dir "$data_dir/aligned" --tokens-dir "$data_dir/tokens" \
-    --train-parts "${tts_train_parts:-$labeled_train_parts $unlabeled_parts}" --valid-parts "$dev_parts" \
-    --config "${model_config:-paper}" --num-steps "$steps" --warmup-steps "${warmup_steps:-32000}" \
-    --peak-lr "${peak_lr:-5e-4}" --max-batch "${max_batch:-120}" --batch-unit "${batch_unit:-seconds}" \
-    --num-buckets "${num_buckets:-10}" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
-    --crop-min "${crop_min:-10}" --crop-max "${crop_max:-20}" --prompt-seconds "${prompt_seconds:-3}" \
-    --dtype "${train_dtype:-float32}" --num-workers "${train_num_workers:-0}" \
-    --valid-interval "${valid_interval:-1000}" --save-interval "${save_interval:-1000}" \
-    --log-interval "${log_interval:-50}" --log-file "$exp_dir/log/stage${3}_train_$model.log"
+    --train-parts $tts_train_parts --valid-parts $dev_parts "${opts[@]}" \
+    --log-file "$exp_dir/log/stage${2}_train_$model.log"
 }
 for n in 5 6; do
   if run_stage $n; then
@@ -215,8 +228,7 @@ for n in 5 6; do
     if stage_needed $n; then
       # A rerun resumes from the newest checkpoint under $exp_dir/$model; --force starts over.
       [ "$force" = true ] && rm -rf "${exp_dir:?}/$model"
-      steps_var=train_steps_$model
-      train_model $model "${!steps_var:-800000}" $n
+      train_model $model $n
       mark_done "${markers[$n]}"
     fi
   fi
@@ -229,16 +241,10 @@ if run_stage 7; then
   require_path "${markers[3]}" 3 "test-speaker alignments and the stage-3 phone recognizer"
   if stage_needed 7; then
     rm -rf "${exp_dir:?}/synth"
+    stage_opts eval
+    # shellcheck disable=SC2086
     python local/evaluate_tts.py --exp-dir "$exp_dir" --data-dir "$data_dir" --out-dir "$exp_dir/synth" \
-      --test-parts "$test_parts" --bigram-parts "$labeled_train_parts" --modes "${synth_modes:-cross continuation}" \
-      --min-duration "${test_min_duration:-4}" --max-duration "${test_max_duration:-10}" \
-      --max-utts "${test_max_utts:-0}" --max-per-speaker "${test_max_per_speaker:-0}" \
-      --prompt-seconds "${prompt_seconds:-3}" --batch-size "${synth_batch_size:-8}" \
-      --temperature "${synth_temperature:-1.0}" --top-k "${synth_top_k:-0}" --top-p "${synth_top_p:-1.0}" \
-      --ras-window "${synth_ras_window:-0}" --ras-threshold "${synth_ras_threshold:-0.1}" \
-      --min-frames-per-phone "${synth_min_frames_per_phone:-1}" --max-frames-per-phone "${synth_max_frames_per_phone:-30}" \
-      --seed "${synth_seed:-0}" --device "${synth_device:-auto}" --frame-shift "${dnn_frame_shift:-10}" \
-      --engine "${align_engine:-auto}" --asr-command "${asr_command:-}" --sim-command "${sim_command:-}" \
+      --test-parts $test_parts --bigram-parts $labeled_train_parts "${opts[@]}" \
       --log-file "$exp_dir/log/stage7_synth_eval.log"
     mark_done "${markers[7]}"
   fi

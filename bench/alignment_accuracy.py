@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from valle.align.pipeline import AlignOptions, Aligner, phone_items, words_from_phones  # noqa: E402
+from valle.align.config import AlignConfig  # noqa: E402
+from valle.align.pipeline import Aligner, phone_items, words_from_phones  # noqa: E402
 from valle.eval.alignment import (load_ground_truth, phone_boundary_errors, phone_error_rate,  # noqa: E402
                                   summarize, word_boundary_errors)
 from valle.text.lexicon import ipa_to_arpabet  # noqa: E402
@@ -47,8 +48,7 @@ def gmm_alignments(al: Aligner, part: str):
 
 
 def dnn_alignments(al: Aligner, part: str, shift: int):
-    al.opts.dnn_frame_shift_ms = shift
-    hmm, s, ali, _, _ = al.dnn_align(part)
+    hmm, s, ali, _, _ = al.dnn_align(part, shift)
     return {u.id: phone_items(hmm, ali[u.id], s, u.duration) for u in al.part_utts(part, True) if u.id in ali}
 
 
@@ -72,8 +72,7 @@ def score(al: Aligner, gt: dict, parts, system, mapper) -> dict:
 
 
 def unlabeled_per(al: Aligner, gt: dict, parts, mapper) -> dict:
-    al.opts.dnn_frame_shift_ms = 10
-    _, _, ali, _, _ = al.dnn_align(al.train_parts[0])
+    _, _, ali, _, _ = al.dnn_align(al.train_parts[0], 10)
     train_ali = list(ali.values())
     pairs, audio, secs = [], 0.0, 0.0
     for part in parts:
@@ -104,7 +103,7 @@ def main():
         if not path.is_file():
             sys.exit(f"expected {path} to exist (the mini corpus's ground truth, made by stage 0)")
         gt.update(load_ground_truth(path))
-    al = Aligner(args.data_dir / "lang", args.data_dir / "manifests", args.exp_dir, AlignOptions(engine=args.engine))
+    al = Aligner(args.data_dir / "lang", args.data_dir / "manifests", args.exp_dir, AlignConfig(engine=args.engine))
     al.train_parts = ["train-clean-100"]
     mapper = ref_mapper(al.lang.info)
     parts = args.parts.split()

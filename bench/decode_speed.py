@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from valle.constants import CODEC_SAMPLE_RATE  # noqa: E402
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.sampling import SamplingConfig
 from valle.models.config import get_config
@@ -112,7 +113,7 @@ def bench_config(name, device, steps, prompt_frames, max_recompute_s, batches):
                          device)
     codec = _codec(device)
     t_codec, wav = timed(lambda: codec.decode([(codes.transpose(1, 2).long(), None)]), device)
-    audio_s = wav.shape[-1] / 24000
+    audio_s = wav.shape[-1] / CODEC_SAMPLE_RATE
     synth = {"config": name, "device": device.type, "ar_s": t_ar, "nar_s": t_nar, "codec_s": t_codec,
              "audio_s": audio_s, "rtf": (t_ar + t_nar + t_codec) / audio_s}
     return rows, synth

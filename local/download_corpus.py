@@ -12,7 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
-from valle.data.corpora import CorpusError, DownloadError, check_manual_corpus, download_corpus
+from valle.corpus.base import CorpusError, DownloadError
+from valle.corpus.download import check_manual_corpus, download_corpus
 from valle.utils.logging import setup_logging
 
 

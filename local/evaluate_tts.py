@@ -4,40 +4,24 @@
 Input:  --exp-dir/{ar,nar}/model.pt (stages 5-6), --exp-dir/align/{gmm,dnn} (stage 3's hybrid ASR),
         --data-dir/lang (stage 2), --data-dir/aligned/cuts_<part>.jsonl.gz (stage 3: test parts for the
         test list, train parts for the recognizer's phone bigram), --data-dir/tokens/codec.pt (stage 4).
-Output under --out-dir (default --exp-dir/synth), all audio 24 kHz wav:
-  test_list.tsv          targets (test parts, --min/--max-duration) and their cross-utterance prompts
-  prompts/<id>.wav       3 s of another utterance of the same speaker, cut at word boundaries
-  ground_truth/<id>.wav  the target recording            (ceiling row)
-  resynthesis/<id>.wav   the recording through the codec (ceiling row: what the tokens can carry)
-  cross/<id>.wav         VALL-E, cross-utterance prompt
-  continuation/<id>.wav  VALL-E continuation: the codec-decoded first 3 s of the target + generated rest
-  per_utterance.tsv      reference and recognized phones, errors, EOS, repetition, duration per wav
-  metrics.json, metrics.txt (a table: one row per system)
-PER uses our stage-3 DNN-HMM as a phone recognizer (phone bigram from the train parts' alignments).
-WER and speaker similarity need external models; give them as commands (--asr-command, --sim-command):
+Output under --out-dir (default --exp-dir/synth): test_list.tsv, prompts/, ground_truth/, resynthesis/,
+        cross/, continuation/ (24 kHz wavs), per_utterance.tsv, metrics.json, metrics.txt.
+PER uses our stage-3 DNN-HMM as a phone recognizer. WER and speaker similarity need external models;
+give them as commands (--asr-command, --sim-command):
   ASR_COMMAND  <wav list: "id<TAB>path" lines>  <output: "id<TAB>transcript" lines>
   SIM_COMMAND  <pairs: "id<TAB>wav<TAB>prompt wav" lines>  <output: "id<TAB>cosine similarity" lines>
 Without them those columns say why they were skipped.
 """
 import argparse
-import json
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
 
-import numpy as np
-
-from valle.bin.synthesize import add_decoding_options, decode_config
-from valle.eval.external import run_list_command
-from valle.eval.test_list import TestItem, build_test_list
-from valle.eval.tts_metrics import summarize_system, utterance_metrics, word_errors
-from valle.utils.audio import write_wav
-from valle.utils.io import write_text_atomic
+from valle.eval.config import EvalConfig
+from valle.eval.stage7 import evaluate, format_table
 from valle.utils.logging import setup_logging
-
-SR = 24000
+from valle.utils.settings import add_settings, from_args
 
 
 def get_args():
@@ -45,224 +29,17 @@ def get_args():
     p.add_argument("--exp-dir", type=Path, required=True, help="exp/<recipe>: ar/, nar/, align/")
     p.add_argument("--data-dir", type=Path, required=True, help="data/<recipe>: lang/, aligned/, tokens/")
     p.add_argument("--out-dir", type=Path, default=None, help="default: <exp-dir>/synth")
-    p.add_argument("--test-parts", required=True, help="space-separated held-out labeled parts")
-    p.add_argument("--bigram-parts", required=True, help="parts whose alignments give the phone bigram")
-    p.add_argument("--modes", default="cross continuation", help="prompt modes to synthesize")
-    p.add_argument("--min-duration", type=float, default=4.0, help="targets' shortest duration (paper: 4 s)")
-    p.add_argument("--max-duration", type=float, default=10.0, help="targets' longest duration (paper: 10 s)")
-    p.add_argument("--max-utts", type=int, default=0, help="at most this many targets (0: all)")
-    p.add_argument("--max-per-speaker", type=int, default=0, help="at most this many targets per speaker (0: all)")
-    p.add_argument("--prompt-seconds", type=float, default=3.0)
-    p.add_argument("--batch-size", type=int, default=8)
-    add_decoding_options(p)
-    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda")
-    p.add_argument("--frame-shift", type=int, default=10, help="stage 3's DNN frame shift in ms (10 or 30)")
-    p.add_argument("--engine", default="auto", help="FSA engine of the phone recognizer: auto, kaldi, k2")
-    p.add_argument("--asr-command", default="", help="external ASR for WER (see above; empty: skipped)")
-    p.add_argument("--sim-command", default="", help="external speaker model for similarity (empty: skipped)")
+    p.add_argument("--test-parts", nargs="+", required=True, help="held-out labeled parts")
+    p.add_argument("--bigram-parts", nargs="+", required=True, help="parts whose alignments give the phone bigram")
     p.add_argument("--log-file", default=None)
+    add_settings(p, EvalConfig)
     args = p.parse_args()
     args.out_dir = args.out_dir or args.exp_dir / "synth"
-    bad = set(args.modes.split()) - {"cross", "continuation"}
-    if bad or not args.modes.split():
-        p.error(f"--modes: cross and/or continuation, got {args.modes!r}")
+    try:
+        args.config = from_args(EvalConfig, args)
+    except ValueError as e:
+        p.error(str(e))
     return args
-
-
-def load_16k(path: Path) -> np.ndarray:
-    from lhotse import Recording
-
-    from valle.utils.audio import load_mono
-
-    return load_mono(Recording.from_file(path), 16000)
-
-
-def load_cuts(data_dir: Path, parts: List[str]):
-    from lhotse import load_manifest_lazy
-
-    cuts = []
-    for part in parts:
-        path = data_dir / "aligned" / f"cuts_{part}.jsonl.gz"
-        if not path.is_file():
-            raise FileNotFoundError(f"expected {path} to exist (stage 3 writes it)")
-        cuts += list(load_manifest_lazy(path))
-    return {c.id: c for c in cuts}
-
-
-def reference_audio(items: List[TestItem], cuts: dict, out_dir: Path, codec) -> None:
-    """ground_truth/, resynthesis/ and prompts/ wavs."""
-    from tqdm import tqdm
-
-    from valle.utils.audio import load_mono
-
-    for it in tqdm(items, desc="references", mininterval=5):
-        cut = cuts[it.cut_id].truncate(offset=it.start, duration=it.duration, preserve_id=True)
-        audio = load_mono(cut, SR)
-        write_wav(out_dir / "ground_truth" / f"{it.id}.wav", audio, SR)
-        codes = codec.encode_batch([audio])[0]
-        write_wav(out_dir / "resynthesis" / f"{it.id}.wav", codec.decode(codes)[: len(audio)], SR)
-        p = it.prompt
-        pcut = cuts[p.cut_id].truncate(offset=p.start, duration=p.end - p.start, preserve_id=True)
-        write_wav(out_dir / "prompts" / f"{it.id}.wav", load_mono(pcut, SR), SR)
-
-
-def synthesize_mode(synth, items: List[TestItem], mode: str, out_dir: Path, batch_size: int) -> Dict[str, dict]:
-    """-> {id: {"hit_eos"} or {"error"}}; a request that fails alone is skipped with its reason."""
-    from tqdm import tqdm
-
-    from valle.infer.prompt import PromptError
-    from valle.infer.synthesize import Request
-    from valle.infer.text import TextError
-
-    def request(it: TestItem) -> Request:
-        if mode == "cross":
-            return Request(it.text, out_dir / "prompts" / f"{it.id}.wav", it.prompt.text, "cross")
-        return Request(it.text, out_dir / "ground_truth" / f"{it.id}.wav", None, "continuation", keep_prompt=True)
-
-    order = sorted(items, key=lambda it: len(it.text))   # similar lengths share a batch: less padding
-    out: Dict[str, dict] = {}
-    t0, audio_s = time.time(), 0.0
-    for i in tqdm(range(0, len(order), batch_size), desc=mode, mininterval=5):
-        batch = order[i:i + batch_size]
-        try:
-            pairs = list(zip(batch, synth.synthesize([request(it) for it in batch])))
-        except (TextError, PromptError, ValueError):
-            pairs = []
-            for it in batch:   # find the request that fails; the others go on
-                try:
-                    pairs.append((it, synth.synthesize([request(it)])[0]))
-                except (TextError, PromptError, ValueError) as e:
-                    out[it.id] = {"error": f"{type(e).__name__}: {e}"}
-                    logging.warning("%s %s: skipped: %s", mode, it.id, e)
-        for it, res in pairs:
-            write_wav(out_dir / mode / f"{it.id}.wav", res.audio, SR)
-            out[it.id] = {"hit_eos": res.hit_eos}
-            audio_s += len(res.audio) / SR
-    secs = time.time() - t0
-    logging.info("%s: %d wavs, %.1f s of audio in %.1f s (real-time factor %.2f)", mode,
-                 sum("error" not in v for v in out.values()), audio_s, secs, secs / max(audio_s, 1e-9))
-    return out
-
-
-def evaluate(args) -> dict:
-    import torch
-
-    from valle.eval.phone_recognition import PhoneRecognizer, tts_phones
-    from valle.infer.synthesize import Synthesizer
-    from valle.text.normalize import to_transcript
-
-    torch.manual_seed(args.seed)
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    out_dir = args.out_dir
-    test_parts, modes = args.test_parts.split(), args.modes.split()
-    cuts = load_cuts(args.data_dir, test_parts)
-    items, skipped = build_test_list(cuts.values(), args.min_duration, args.max_duration, args.max_utts,
-                                     args.prompt_seconds, args.max_per_speaker)
-    if not items:
-        raise ValueError(f"no test utterances of {args.min_duration}-{args.max_duration} s with a prompt in "
-                         f"{test_parts} (left out: {len(skipped)})")
-    speakers = sorted({it.speaker for it in items})
-    logging.info("test list: %d utterances, %d speakers, %.1f min; %d left out (no prompt)", len(items),
-                 len(speakers), sum(it.duration for it in items) / 60, len(skipped))
-    write_text_atomic(out_dir / "test_list.tsv", "id\tspeaker\tseconds\ttext\tprompt_id\tprompt_start\tprompt_end\t"
-                      "prompt_text\n" + "".join(
-                          f"{it.id}\t{it.speaker}\t{it.duration:.3f}\t{it.text}\t{it.prompt.utterance}\t"
-                          f"{it.prompt.start:.3f}\t{it.prompt.end:.3f}\t{it.prompt.text}\n" for it in items))
-
-    decode = decode_config(args)
-    synth = Synthesizer(args.exp_dir / "ar" / "model.pt", args.exp_dir / "nar" / "model.pt",
-                        args.data_dir / "tokens" / "codec.pt", args.data_dir / "lang", args.device, decode,
-                        prompt_seconds=args.prompt_seconds)
-    reference_audio(items, cuts, out_dir, synth.codec)
-    generated = {m: synthesize_mode(synth, items, m, out_dir, args.batch_size) for m in modes}
-
-    recognizer = PhoneRecognizer(args.data_dir / "lang", args.exp_dir / "align",
-                                 [args.data_dir / "aligned" / f"cuts_{p}.jsonl.gz" for p in args.bigram_parts.split()],
-                                 args.frame_shift, args.engine)
-    refs = {it.id: tts_phones(synth.frontend.phones(it.text)) for it in items}
-    by_id = {it.id: it for it in items}
-    rows: Dict[str, List[dict]] = {}
-    failed: Dict[str, Dict[str, str]] = {}
-    for system in ("ground_truth", "resynthesis") + tuple(modes):
-        gen = generated.get(system, {})
-        ok = [it for it in items if "error" not in gen.get(it.id, {})]
-        failed[system] = {k: v["error"] for k, v in gen.items() if "error" in v}
-        wavs = {it.id: out_dir / system / f"{it.id}.wav" for it in ok}
-        t0 = time.time()
-        audio = {it.id: load_16k(wavs[it.id]) for it in ok}
-        hyps, rec_failures = recognizer.recognize([(it.id, it.speaker, audio[it.id]) for it in ok])
-        logging.info("%s: phones recognized for %d wavs in %.1f s (%d failed)", system, len(hyps), time.time() - t0,
-                     len(rec_failures))
-        rows[system] = []
-        for it in ok:
-            seconds = len(audio[it.id]) / 16000
-            row = utterance_metrics(refs[it.id], hyps.get(it.id), seconds, it.duration, gen.get(it.id, {}).get("hit_eos"))
-            rows[system].append({"id": it.id, "wav": str(wavs[it.id]), **row})
-
-    hooks = {"wer": "skipped: no --asr-command (an external ASR; the paper used HuBERT-Large fine-tuned on "
-                    "LibriSpeech 960 h); see README", "similarity": "skipped: no --sim-command (an external speaker "
-                    "model; the paper used WavLM-TDNN); see README"}
-    if args.asr_command:
-        for system, rs in rows.items():
-            hyp = run_list_command(args.asr_command, [f"{r['id']}\t{r['wav']}" for r in rs], "ASR")
-            for r in rs:
-                if r["id"] not in hyp:
-                    raise RuntimeError(f"ASR command gave no transcript for {r['id']}")
-                ref_words = by_id[r["id"]].text.split()
-                r["ref_words"] = len(ref_words)
-                r["word_errors"] = word_errors(ref_words, to_transcript(hyp[r["id"]]).split())
-        hooks["wer"] = f"computed with {args.asr_command!r}"
-    if args.sim_command:
-        for system, rs in rows.items():
-            sim = run_list_command(args.sim_command, [f"{r['id']}\t{r['wav']}\t{out_dir / 'prompts' / (r['id'] + '.wav')}"
-                                              for r in rs], "speaker similarity")
-            for r in rs:
-                if r["id"] not in sim:
-                    raise RuntimeError(f"speaker similarity command gave no score for {r['id']}")
-                r["similarity"] = float(sim[r["id"]])
-        hooks["similarity"] = f"computed with {args.sim_command!r}"
-
-    metrics = {
-        "test_parts": test_parts, "utterances": len(items), "speakers": speakers,
-        "left_out_no_prompt": skipped,
-        "decode": {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
-                   "ras_window": args.ras_window, "ras_threshold": args.ras_threshold,
-                   "min_frames_per_phone": args.min_frames_per_phone,
-                   "max_frames_per_phone": args.max_frames_per_phone, "seed": args.seed},
-        "phone_recognizer": f"stage-3 DNN-HMM at {args.frame_shift} ms, phone bigram over {args.bigram_parts}",
-        "systems": {s: {**summarize_system(rs), "synthesis_failures": failed.get(s, {})} for s, rs in rows.items()},
-        "hooks": hooks,
-    }
-    header = ["id", "system", "ref_phones", "phone_errors", "repetition", "hit_eos", "seconds", "duration_ratio",
-              "hyp"]
-    lines = ["\t".join(header)] + ["\t".join(str(r.get(h, system) if h != "system" else system) for h in header)
-                                   for system, rs in rows.items() for r in rs]
-    write_text_atomic(out_dir / "per_utterance.tsv", "\n".join(lines) + "\n")
-    table = format_table(metrics)
-    write_text_atomic(out_dir / "metrics.txt", table)
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    return metrics
-
-
-def format_table(metrics: dict) -> str:
-    def cell(v, fmt="{:.1f}"):
-        return "-" if v is None else fmt.format(v)
-
-    lines = [f"{'system':<14} {'utts':>5} {'PER %':>7} {'EOS fail %':>10} {'repeat %':>8} {'dur ratio':>9} "
-             f"{'WER %':>7} {'SIM':>6}"]
-    for name, m in metrics["systems"].items():
-        lines.append(f"{name:<14} {m['utterances']:>5} {cell(m.get('per')):>7} {cell(m.get('eos_failure_rate')):>10} "
-                     f"{cell(m.get('repetition_rate')):>8} {cell(m.get('duration_ratio_median'), '{:.2f}'):>9} "
-                     f"{cell(m.get('wer')):>7} {cell(m.get('similarity'), '{:.3f}'):>6}")
-    lines.append("")
-    lines.append("PER: our stage-3 DNN-HMM phone recognizer (" + metrics["phone_recognizer"] + ").")
-    lines.append("ground_truth / resynthesis are ceilings: the recordings, and the recordings through the codec.")
-    lines.append("EOS fail: the AR model did not stop by itself. repeat: recognized phones loop where the text does "
-                 "not. dur ratio: median output / ground-truth seconds.")
-    for k, v in metrics["hooks"].items():
-        lines.append(f"{k}: {v}")
-    return "\n".join(lines) + "\n"
 
 
 def main():
@@ -270,7 +47,7 @@ def main():
     setup_logging(args.log_file)
     try:
         t0 = time.time()
-        metrics = evaluate(args)
+        metrics = evaluate(args.exp_dir, args.data_dir, args.out_dir, args.test_parts, args.bigram_parts, args.config)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         logging.error(str(e))
         sys.exit(1)

@@ -10,42 +10,29 @@ import json
 import logging
 from pathlib import Path
 
-from valle.text.lang import prepare_lang
+from valle.text.config import LangConfig
+from valle.text.lang import prepare_lang, read_transcripts
 from valle.utils.logging import setup_logging
+from valle.utils.settings import add_settings, from_args
 
 
 def get_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--manifest-dir", type=Path, required=True)
-    p.add_argument("--parts", required=True, help="labeled parts (space separated) whose transcripts enter the lexicon")
+    p.add_argument("--parts", nargs="+", required=True, help="labeled parts whose transcripts enter the lexicon")
     p.add_argument("--lang-dir", type=Path, required=True)
-    p.add_argument("--phone-set", choices=["arpabet", "ipa"], default="arpabet")
-    p.add_argument("--g2p-languages", default="en-us", help="espeak-ng voices for G2P (space separated)")
-    p.add_argument("--bpe-vocab-size", type=int, default=500)
-    p.add_argument("--bpe-parts", default="", help="parts whose phone strings train the BPE model (default: all)")
+    p.add_argument("--bpe-parts", nargs="*", default=[], help="parts whose phone strings train the BPE model "
+                                                               "(none: all)")
     p.add_argument("--log-file", type=Path)
+    add_settings(p, LangConfig)
     return p.parse_args()
-
-
-def read_transcripts(manifest_dir: Path, part: str) -> dict:
-    from lhotse import SupervisionSet
-
-    files = sorted(manifest_dir.glob(f"*_supervisions_{part}.jsonl.gz"))
-    if not files:
-        raise SystemExit(f"expected {manifest_dir}/<corpus>_supervisions_{part}.jsonl.gz to exist (stage 1 makes it)")
-    texts = {}
-    for f in files:
-        for sup in SupervisionSet.from_file(f):
-            texts[sup.id] = sup.text
-    return texts
 
 
 def main():
     args = get_args()
     setup_logging(args.log_file)
-    transcripts = {part: read_transcripts(args.manifest_dir, part) for part in args.parts.split()}
-    info = prepare_lang(transcripts, args.lang_dir, args.phone_set, args.g2p_languages.split(),
-                        args.bpe_vocab_size, args.bpe_parts.split())
+    transcripts = {part: read_transcripts(args.manifest_dir, part) for part in args.parts}
+    info = prepare_lang(transcripts, args.lang_dir, from_args(LangConfig, args), args.bpe_parts)
     short = {k: v for k, v in info.items() if k != "bpe_phone_chars"}
     logging.info("lang directory %s: %s", args.lang_dir, json.dumps(short, ensure_ascii=False))
 

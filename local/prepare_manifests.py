@@ -12,7 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-from valle.data.corpora import CorpusError, load_prepare_fn, prepare_corpus
+from valle.corpus.base import CorpusError
+from valle.corpus.known import load_prepare_fn
+from valle.corpus.manifests import prepare_corpus
 from valle.utils.logging import setup_logging
 
 

@@ -7,7 +7,7 @@ Output: --output (a text table), also printed.
 import argparse
 from pathlib import Path
 
-from valle.data.corpora import summarize_manifests
+from valle.corpus.manifests import summarize_manifests
 from valle.utils.io import write_text_atomic
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from valle.data.mini_corpus import MiniCorpusConfig, build_mini_corpus
+from valle.corpus.mini.build import build_mini_corpus
+from valle.corpus.mini.config import MiniCorpusConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,7 +60,7 @@ def recipe_dirs(tmp_path: Path):
 
 
 SMALL_ALIGN = TINY_CONF_SH + """
-gmm_iters=12
+gmm_num_iters=12
 gmm_total_gauss=150
 dnn_epochs=10
 """

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from valle.align.engine import KaldiEngine, fst_arcs, get_engine, k2_available
-from valle.align.gmm import GmmConfig, train_gmm
+from valle.align.config import AlignConfig, GmmConfig
+from valle.align.gmm import train_gmm
 from valle.align.hmm import HmmSystem, equal_alignment
 from valle.align.pipeline import boundary_time, collapse_repeats, words_from_phones
 from valle.align.textgrid import read_textgrid, write_textgrid
@@ -138,7 +139,7 @@ def test_gmm_training_recovers_known_boundaries():
     feats = {f"u{i}": c[1] for i, c in enumerate(corpus)}
     graphs = {f"u{i}": hmm.training_graph(c[0]) for i, c in enumerate(corpus)}
     cfg = GmmConfig(num_iters=8, realign_iters=(1, 2, 3, 4, 5, 6), total_gauss=20, max_iter_inc=4)
-    gmm, alignments, failures, rows = train_gmm(hmm, feats, graphs, KaldiEngine(), cfg)
+    gmm, alignments, failures, rows = train_gmm(hmm, feats, graphs, KaldiEngine(), cfg, AlignConfig().beams)
     assert not failures and len(alignments) == len(corpus)
     assert rows[-1]["loglike_per_frame"] > rows[0]["loglike_per_frame"]
     errors = []

@@ -13,7 +13,7 @@ from valle.codec.tokenize import load_cut_audio
 @pytest.fixture(scope="session")
 def fit_audio(tiny_corpus):
     from lhotse import CutSet
-    from valle.data.corpora import prepare_librispeech
+    from valle.corpus.librispeech import prepare_librispeech
     m = prepare_librispeech(tiny_corpus / "LibriSpeech", ["train-clean-100"])["train-clean-100"]
     cuts = CutSet.from_manifests(m["recordings"], m["supervisions"])
     return [load_cut_audio(c)[0] for c in cuts]

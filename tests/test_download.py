@@ -5,7 +5,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from valle.data.corpora import CorpusError, DownloadError, download_corpus, part_is_present
+from valle.corpus.base import CorpusError, DownloadError
+from valle.corpus.download import download_corpus, part_is_present
 
 # Nothing listens on the discard port of loopback: a real network failure, at once.
 DEAD_URL = "http://127.0.0.1:9"

@@ -1,7 +1,7 @@
 """libespeak-ng binding: word events matched to the text, timings that partition the audio."""
 import pytest
 
-from valle.data.espeak import Espeak, TimingMismatch, Voice, _group_tokens, transcript_word
+from valle.corpus.mini.espeak import Espeak, TimingMismatch, Voice, _group_tokens, transcript_word
 
 
 def tokens(text):

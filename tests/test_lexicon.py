@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from valle.text.config import LangConfig
 from valle.text.lang import PUA_START, phones_to_bpe, prepare_lang
 from valle.text.lexicon import ARPABET, G2PError, build_lexicon, ipa_to_arpabet, read_lexicon, read_symbol_table
 
@@ -46,7 +47,7 @@ def test_unknown_phone_set_and_no_language_are_errors():
 def test_prepare_lang_writes_kaldi_files(tmp_path):
     texts = {"train": {"u1": "Dr. Smith paid $3.50 in 1984.", "u2": "Don't stop!", "u3": "...", "u4": ""},
              "dev": {"d1": "The 2nd ZORBLAXIAN arrived."}}
-    info = prepare_lang(texts, tmp_path, "arpabet", ["en-us"], bpe_vocab_size=60, bpe_parts=["train"])
+    info = prepare_lang(texts, tmp_path, LangConfig("arpabet", ("en-us",), 60), bpe_parts=["train"])
     text = dict(line.split(" ", 1) for line in (tmp_path / "text" / "train.txt").read_text().splitlines())
     assert text["u1"] == "DOCTOR SMITH PAID THREE DOLLARS AND FIFTY CENTS IN NINETEEN EIGHTY FOUR"
     assert text["u2"] == "DON'T STOP"
@@ -73,7 +74,7 @@ def test_bpe_over_phones_round_trips(tmp_path):
     import sentencepiece as spm
 
     texts = {"train": {f"u{i}": "the cat sat on the mat and the dog sat on the log" for i in range(20)}}
-    info = prepare_lang(texts, tmp_path, "arpabet", ["en-us"], bpe_vocab_size=80)
+    info = prepare_lang(texts, tmp_path, LangConfig("arpabet", ("en-us",), 80))
     sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "bpe.model"))
     chars = info["bpe_phone_chars"]
     assert all(ord(c) >= PUA_START for c in chars.values())

@@ -7,8 +7,9 @@ import pytest
 import soundfile as sf
 from lhotse import load_manifest
 
-from valle.data.corpora import (CorpusError, check_audio_file, load_prepare_fn, prepare_corpus,
-                                summarize_manifests)
+from valle.corpus.base import CorpusError
+from valle.corpus.known import load_prepare_fn
+from valle.corpus.manifests import check_audio_file, prepare_corpus, summarize_manifests
 
 LS_PARTS = ["train-clean-100", "dev-clean", "test-clean"]
 
@@ -131,7 +132,7 @@ def test_interrupted_prepare_leaves_no_partial_manifest(tiny_corpus, tmp_path):
     calls = []
 
     def prepare_then_die(corpus_dir, dataset_parts, output_dir=None, num_jobs=1):
-        from valle.data.corpora import prepare_librispeech
+        from valle.corpus.librispeech import prepare_librispeech
         manifests = prepare_librispeech(corpus_dir, dataset_parts, num_jobs=num_jobs)
 
         class Exploding(dict):  # the second part's manifests blow up while being written
@@ -162,8 +163,8 @@ def test_check_audio_file_accepts_other_formats(tmp_path):
 
 
 def test_load_prepare_fn(tmp_path):
-    from valle.data.corpora import prepare_libritts
-    assert load_prepare_fn("valle.data.corpora:prepare_libritts") is prepare_libritts
+    from valle.corpus.libritts import prepare_libritts
+    assert load_prepare_fn("valle.corpus.libritts:prepare_libritts") is prepare_libritts
     mod = tmp_path / "mine.py"
     mod.write_text("def prepare(corpus_dir, dataset_parts, output_dir=None, num_jobs=1):\n    return 42\n")
     assert load_prepare_fn(f"{mod}:prepare")(None, []) == 42

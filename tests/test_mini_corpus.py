@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from conftest import TINY_CONFIG
-from valle.data.mini_corpus import build_mini_corpus, energy_vad
+from valle.corpus.mini.build import build_mini_corpus, energy_vad
 from valle.text.normalize import to_transcript
 
 

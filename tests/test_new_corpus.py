@@ -74,7 +74,7 @@ def test_template_recipe_stages_2_3_arpabet(tmp_path):
     """CMUdict phones, 22.05/44.1 kHz and stereo audio resampled for the aligner, too-short audio listed."""
     make_csv_corpus(tmp_path / "dl" / "mycorpus", per_part=6)
     conf = tmp_path / "small.sh"
-    conf.write_text("gmm_iters=4\ngmm_total_gauss=50\ndnn_epochs=1\n")
+    conf.write_text("gmm_num_iters=4\ngmm_total_gauss=50\ndnn_epochs=1\n")
     args = ["--recipe", "template", "--dl-dir", tmp_path / "dl", "--conf", conf, *recipe_dirs(tmp_path)]
     run_recipe("--stage", 0, "--stop-stage", 3, *args)
     lexicon = (tmp_path / "data" / "lang" / "lexicon.txt").read_text()

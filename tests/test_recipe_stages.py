@@ -7,6 +7,7 @@ import time
 import pytest
 
 from conftest import REPO, recipe_dirs, run_recipe
+from valle.corpus.mini.config import MiniCorpusConfig
 
 
 def mtimes(directory):
@@ -121,10 +122,8 @@ def test_default_mini_stages_0_1(tmp_path):
     out = run_recipe("--stage", 0, "--stop-stage", 1, *recipe_dirs(tmp_path)).stdout
     assert "total" in out and "skipped audio files of librispeech: 0" in out
     rows = {tuple(l.split()[:2]): l.split() for l in out.splitlines() if l.startswith(("librispeech", "librilight"))}
-    conf = subprocess.run(["bash", "-c", ". egs/mini/conf.sh && echo $mini_train_speakers $mini_train_utts_per_speaker"],
-                          cwd=REPO, capture_output=True, text=True, env={"dl_dir": "x"}).stdout.split()
-    speakers, per_speaker = map(int, conf)
-    assert int(rows["librispeech", "train-clean-100"][2]) == speakers * per_speaker
-    assert int(rows["librispeech", "train-clean-100"][4]) == speakers == 10
-    assert int(rows["librispeech", "test-clean"][4]) == 2
+    size = MiniCorpusConfig()  # egs/mini's size is the default one
+    assert int(rows["librispeech", "train-clean-100"][2]) == size.train_speakers * size.train_utts_per_speaker
+    assert int(rows["librispeech", "train-clean-100"][4]) == size.train_speakers
+    assert int(rows["librispeech", "test-clean"][4]) == size.test_speakers
     assert {p for _, p in rows} >= {"small", "medium", "large"}

@@ -13,8 +13,7 @@ from valle.train import checkpoint as ckpt
 
 TRAIN_CONF = """
 model_config=tiny
-train_steps_ar=6
-train_steps_nar=6
+num_steps=6
 warmup_steps=2
 peak_lr=2e-3
 max_batch=20

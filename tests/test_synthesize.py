@@ -7,10 +7,10 @@ import soundfile as sf
 
 from valle.bin.synthesize import main
 from valle.codec.encodec import Codec, CodecInfo, new_model
-from valle.data.dataset import text_vocab_size
+from valle.models.config import text_vocab_size
 from valle.models.config import ModelConfig
 from valle.models.valle import ARModel, NARModel
-from valle.train.checkpoint import save_model
+from valle.models.io import save_model
 
 PHONES = ["<eps>", "SIL", "SPN", "h", "ə", "l", "oʊ", "w", "ɜː", "d", "k", "æ", "t"]
 

@@ -14,7 +14,7 @@ from conftest import recipe_dirs, run_recipe
 from valle.codec.encodec import HOP_LENGTH, SAMPLE_RATE, load_codec
 from valle.codec.tokenize import (TokenizeConfig, load_cut_audio, plan_shards, tokenize_parts, validate_part,
                                   batches_by_duration)
-from valle.data.corpora import prepare_corpus
+from valle.corpus.manifests import prepare_corpus
 
 
 def cut_of(path):

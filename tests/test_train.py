@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from conftest import REPO, make_training_data
 from valle.models import config as model_config
 from valle.train import checkpoint as ckpt
-from valle.train.checkpoint import CheckpointError
+from valle.models.io import CheckpointError
 from valle.train.trainer import TrainConfig, Trainer, lr_lambda, train
 
 UNIT = model_config.ModelConfig(d_model=32, num_heads=2, num_layers=1, ffn_dim=64, dropout=0.1)
@@ -216,9 +216,9 @@ def test_torchrun_two_ranks_end_to_end(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            str(REPO / "local" / "train.py"), "--model", "ar", "--exp-dir", str(exp), "--lang-dir", str(lang),
            "--aligned-dir", str(tmp_path / "aligned"), "--tokens-dir", str(tmp_path / "tokens"),
-           "--train-parts", "train", "--valid-parts", "dev", "--config", "tiny", "--num-steps", "8",
+           "--train-parts", "train", "--valid-parts", "dev", "--model-config", "tiny", "--num-steps", "8",
            "--warmup-steps", "2", "--max-batch", "6", "--crop-min", "1", "--crop-max", "2", "--num-buckets", "2",
-           "--valid-interval", "4", "--log-interval", "2", "--threads", "1"]
+           "--valid-interval", "4", "--log-interval", "2", "--train-threads", "1"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd + ["--stop-after", "5"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

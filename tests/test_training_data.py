@@ -7,8 +7,9 @@ from lhotse import CutSet, load_manifest
 from lhotse.dataset import DynamicBucketingSampler
 
 from conftest import make_training_data
-from valle.data.dataset import (FRAME_RATE, CropAwareConstraint, CropConfig, ValleDataset, choose_crop,
-                                load_training_cuts, read_phone_table, text_vocab_size)
+from valle.data.dataset import FRAME_RATE, CropAwareConstraint, CropConfig, ValleDataset, choose_crop, load_training_cuts
+from valle.models.config import text_vocab_size
+from valle.text.lang_dir import read_phone_table
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import pytest
 from lhotse import MonoCut, Recording, SupervisionSegment
 from lhotse.supervision import AlignmentItem
 
+from valle.eval.config import TestListConfig
 from valle.eval.test_list import build_test_list, word_prompt
 from valle.eval.tts_metrics import has_repetition, summarize_system, tandem_repeats, utterance_metrics
 
@@ -38,7 +39,7 @@ def test_test_list_follows_the_protocol():
             cut("s1-c", "s1", 3.0, words_every(5)),           # too short to be a target, fine as a prompt
             cut("s2-a", "s2", 5.0, words_every(9)), cut("s2-b", "s2", 12.0, words_every(23)),
             cut("s3-a", "s3", 5.0, words_every(9))]           # s3 has no other utterance: no prompt
-    items, skipped = build_test_list(cuts, min_duration=4.0, max_duration=10.0, prompt_seconds=3.0)
+    items, skipped = build_test_list(cuts, TestListConfig(min_duration=4.0, max_duration=10.0, prompt_seconds=3.0))
     assert [it.id for it in items] == ["s1-a", "s1-b", "s2-a"]
     assert set(skipped) == {"s3-a"} and "no other utterance" in skipped["s3-a"]
     by_id = {it.id: it for it in items}
@@ -52,10 +53,10 @@ def test_test_list_follows_the_protocol():
     # Words of 0.45 s every 0.5 s: 6 fit in 3 s; s1-c has only 5 (2.45 s, still over half of 3 s).
     assert [len(by_id[k].prompt.text.split()) for k in ("s1-a", "s1-b", "s2-a")] == [6, 5, 6]
     # Deterministic and order-independent; max_utts keeps the first in id order.
-    again, _ = build_test_list(cuts[::-1], min_duration=4.0, max_duration=10.0)
+    again, _ = build_test_list(cuts[::-1], TestListConfig(min_duration=4.0, max_duration=10.0))
     assert [(i.id, i.prompt) for i in again] == [(i.id, i.prompt) for i in items]
-    assert [i.id for i in build_test_list(cuts, 4.0, 10.0, max_utts=2)[0]] == ["s1-a", "s1-b"]
-    assert [i.id for i in build_test_list(cuts, 4.0, 10.0, max_per_speaker=1)[0]] == ["s1-a", "s2-a"]
+    assert [i.id for i in build_test_list(cuts, TestListConfig(4.0, 10.0, max_utts=2))[0]] == ["s1-a", "s1-b"]
+    assert [i.id for i in build_test_list(cuts, TestListConfig(4.0, 10.0, max_per_speaker=1))[0]] == ["s1-a", "s2-a"]
 
 
 def test_tandem_repeats_and_repetition():
@@ -120,8 +121,8 @@ def test_phone_recognizer_hears_the_test_speakers(aligned_recipe):
     assert all("SIL" not in h and all(a != b for a, b in zip(h, h[1:])) for h in hyps.values())
 
 
-def test_alignment_phone_sequences_reads_the_aligned_cuts(tmp_path):
-    from valle.eval.phone_recognition import alignment_phone_sequences
+def test_aligned_phone_sequences_reads_the_aligned_cuts(tmp_path):
+    from valle.align.phone_lm import aligned_phone_sequences
 
     path = tmp_path / "cuts.jsonl.gz"
     rows = [{"id": "a", "supervisions": [{"alignment": {"phone": [["SIL", 0, 0.1], ["b", 0.1, 0.1]]}},
@@ -129,7 +130,7 @@ def test_alignment_phone_sequences_reads_the_aligned_cuts(tmp_path):
             {"id": "b", "supervisions": [{"alignment": {"phone": [{"symbol": "c", "start": 0, "duration": 1}]}}]}]
     with gzip.open(path, "wt") as f:
         f.write("".join(json.dumps(r) + "\n" for r in rows))
-    assert alignment_phone_sequences([path]) == [["SIL", "b"], ["c"]]
+    assert aligned_phone_sequences([path]) == [["SIL", "b"], ["c"]]
 
 
 def test_external_command_hook(tmp_path):

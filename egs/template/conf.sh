@@ -19,12 +19,7 @@ unlabeled_parts=""
 dev_parts="dev"
 test_parts="test"
 
-# Stage 2 (lang): CMUdict phones (as Kaldi's LibriSpeech recipe); espeak-ng G2P for words it lacks.
-phone_set=arpabet
-g2p_languages="en-us"
-bpe_vocab_size=500
-
-# Stage 7 (synthesis + evaluation) takes the test part's utterances of test_min_duration..test_max_duration
-# seconds (default 4-10, as the paper); see egs/librispeech/conf.sh for every stage-7 setting.
-test_min_duration=4
-test_max_duration=10
+# Everything else has a default (the paper's; README, "Settings", lists them all, with their stage):
+# set here only what differs, e.g.
+#   phone_set=ipa                 # stage 2: espeak-ng phonemes instead of CMUdict's ARPAbet
+#   test_min_duration=2           # stage 7: shortest test utterance (default 4 s, as the paper)

@@ -8,7 +8,7 @@ For decoding, log posteriors minus log priors (scaled likelihoods, Kaldi's nnet-
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,22 +16,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from valle.align.config import DnnConfig
+
 
 FORMAT_VERSION = 1
-
-
-@dataclass
-class DnnConfig:
-    feat_dim: int = 40
-    hidden: int = 256
-    num_layers: int = 5
-    subsampling: int = 3
-    dropout: float = 0.1
-    epochs: int = 8
-    lr: float = 2e-3
-    batch_frames: int = 12000       # input frames per batch
-    chunk_frames: int = 300         # training chunks of 3 s (random offsets)
-    seed: int = 0
 
 
 class TdnnAcousticModel(nn.Module):

@@ -9,7 +9,9 @@ from typing import Dict, Iterable, Tuple
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from valle.constants import ASR_SAMPLE_RATE
+
+SAMPLE_RATE = ASR_SAMPLE_RATE
 FRAME_SHIFT = 0.01
 FRAME_CENTRE_OFFSET = 0.0125  # centre of frame 0, in seconds
 

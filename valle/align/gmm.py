@@ -10,11 +10,12 @@ transition model, graphs, alignment) stays Kaldi's (see hmm.py and engine.py).
 import logging
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from valle.align.config import GmmConfig
 from valle.align.engine import AlignEngine
 from valle.align.hmm import HmmSystem, equal_alignment
 
@@ -140,19 +141,6 @@ def split(gmm: DiagGmmSet, stats: GmmStats, target_total: int, power: float = 0.
     gmm.log_weights, gmm.pdf_of = torch.tensor(logw, dtype=torch.float64), torch.tensor(pdf_of)
 
 
-@dataclass
-class GmmConfig:
-    num_iters: int = 16
-    realign_iters: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 14)
-    total_gauss: int = 500
-    max_iter_inc: int = 12
-    acoustic_scale: float = 0.1
-    self_loop_scale: float = 0.1
-    beam: float = 10.0
-    retry_beam: float = 40.0
-    var_floor_factor: float = 0.01
-
-
 def gmm_loglikes_all(gmm: DiagGmmSet, hmm: HmmSystem, feats: Dict[str, torch.Tensor], utts: Sequence[str],
                      acoustic_scale: float, chunk: int = 50000) -> Dict[str, np.ndarray]:
     """Per-utterance [T, num_tids] matrices, scored in large chunks (one matrix product per chunk)."""
@@ -167,7 +155,7 @@ def gmm_loglikes_all(gmm: DiagGmmSet, hmm: HmmSystem, feats: Dict[str, torch.Ten
 
 
 def train_gmm(hmm: HmmSystem, feats: Dict[str, torch.Tensor], graphs: Dict[str, object], engine: AlignEngine,
-              cfg: GmmConfig = GmmConfig()) -> tuple:
+              cfg: GmmConfig, beams: Tuple[float, float]) -> tuple:
     """Train the monophone GMM-HMM. Returns (gmm, alignments {utt: tids}, failures {utt: reason}, log rows)."""
     utts = [u for u in feats if u in graphs]
     all_feats = torch.cat([feats[u] for u in utts])
@@ -191,7 +179,7 @@ def train_gmm(hmm: HmmSystem, feats: Dict[str, torch.Tensor], graphs: Dict[str, 
                 if u in failures and not failures[u].startswith("no path"):
                     continue
                 g = hmm.with_transition_probs(graphs[u], 1.0, cfg.self_loop_scale)
-                res = engine.align(g, lls.pop(u), (cfg.beam, cfg.retry_beam), u)
+                res = engine.align(g, lls.pop(u), beams, u)
                 retried += res.retried
                 if res.tids is None:
                     failures[u] = res.reason

@@ -13,37 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
-from valle.infer.decode import DecodeConfig
+from valle.constants import CODEC_SAMPLE_RATE
+from valle.infer.config import DecodeConfig
 from valle.infer.prompt import PromptError
-from valle.infer.sampling import SamplingConfig
 from valle.infer.synthesize import MODES, Request, Synthesizer
 from valle.infer.text import TextError
-from valle.train.checkpoint import CheckpointError
+from valle.models.io import CheckpointError
 from valle.utils.audio import write_wav
-
-
-def add_decoding_options(p: argparse.ArgumentParser) -> None:
-    """Sampling, length guards and seed (shared with stage 7's local/evaluate_tts.py)."""
-    d, ds = DecodeConfig(), SamplingConfig()
-    p.add_argument("--temperature", type=float, default=ds.temperature)
-    p.add_argument("--top-k", type=int, default=ds.top_k, help="0: off")
-    p.add_argument("--top-p", type=float, default=ds.top_p, help="1: off")
-    p.add_argument("--ras-window", type=int, default=ds.ras_window,
-                   help="repetition-aware sampling (VALL-E 2): window of past tokens; 0: off")
-    p.add_argument("--ras-threshold", type=float, default=ds.ras_threshold,
-                   help="RAS: resample from the full distribution when the drawn token fills this share of the window")
-    p.add_argument("--min-frames-per-phone", type=float, default=d.min_frames_per_phone,
-                   help="no EOS before this many 75 Hz frames per phone to speak")
-    p.add_argument("--max-frames-per-phone", type=float, default=d.max_frames_per_phone,
-                   help="cut (and report an EOS failure) at this many frames per phone")
-    p.add_argument("--seed", type=int, default=d.seed)
-
-
-def decode_config(args) -> DecodeConfig:
-    return DecodeConfig(sampling=SamplingConfig(args.temperature, args.top_k, args.top_p, args.ras_window,
-                                                args.ras_threshold),
-                        min_frames_per_phone=args.min_frames_per_phone,
-                        max_frames_per_phone=args.max_frames_per_phone, seed=args.seed)
+from valle.utils.settings import add_settings, from_args
 
 
 def get_args(argv=None):
@@ -62,7 +39,7 @@ def get_args(argv=None):
     p.add_argument("--max-phones", type=int, default=None,
                    help="longest AR phone sequence at once (cross mode splits longer text at sentence ends); "
                         "default: the AR model's training crop x 12 phones/s")
-    add_decoding_options(p)
+    add_settings(p, DecodeConfig, title="decoding (the same as stage 7's synth_* settings)")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     if args.batch is None and not (args.text and args.prompt_audio and args.out):
@@ -88,7 +65,7 @@ def read_batch(path: Path, mode: str, keep_prompt: bool = False):
 def main(argv=None):
     args = get_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    decode = decode_config(args)
+    decode = from_args(DecodeConfig, args)
     try:
         synth = Synthesizer(args.exp_dir / "ar" / "model.pt", args.exp_dir / "nar" / "model.pt",
                             args.data_dir / "tokens" / "codec.pt", args.data_dir / "lang", args.device, decode,
@@ -100,8 +77,8 @@ def main(argv=None):
         for i in range(0, len(jobs), args.batch_size):
             chunk = jobs[i:i + args.batch_size]
             for (out, _), res in zip(chunk, synth.synthesize([r for _, r in chunk])):
-                write_wav(out, res.audio, 24000)
-                logging.info(f"{out}: {len(res.audio) / 24000:.2f} s, {res.num_frames} frames for "
+                write_wav(out, res.audio, CODEC_SAMPLE_RATE)
+                logging.info(f"{out}: {len(res.audio) / CODEC_SAMPLE_RATE:.2f} s, {res.num_frames} frames for "
                              f"{res.num_phones} phones" + ("" if res.hit_eos else " (no EOS: cut at the length limit)"))
     except (TextError, PromptError, CheckpointError, FileNotFoundError, ValueError) as e:
         logging.error(str(e))

@@ -22,11 +22,11 @@ from typing import Iterable, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from valle.constants import CODEC_FRAME_RATE as FRAME_RATE
+from valle.constants import CODEC_HOP_LENGTH as HOP_LENGTH
+from valle.constants import CODEC_SAMPLE_RATE as SAMPLE_RATE
 from valle.utils.io import atomic_path
 
-SAMPLE_RATE = 24000
-HOP_LENGTH = 320  # samples per code frame
-FRAME_RATE = SAMPLE_RATE / HOP_LENGTH  # 75 Hz
 CODEBOOK_SIZE = 1024
 CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"
 CHECKPOINT_URL = f"https://dl.fbaipublicfiles.com/encodec/v0/{CHECKPOINT_NAME}"

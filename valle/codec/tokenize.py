@@ -20,21 +20,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from valle.codec.config import TokenizeConfig
 from valle.codec.encodec import FRAME_RATE, HOP_LENGTH, SAMPLE_RATE, Codec, load_codec
 from valle.utils.audio import load_mono
 from valle.utils.io import atomic_path, write_text_atomic
 
 CODES_FIELD = "codes"
-
-
-@dataclass
-class TokenizeConfig:
-    batch_seconds: float = 0.0  # padded audio per encoder call; 0 = one cut at a time (fastest on CPU)
-    shard_seconds: float = 1800.0  # audio per shard: the unit of resumption
-    max_chunk_seconds: float = 120.0  # longer cuts are encoded in independent chunks of this length
-    threads: int = 1  # torch threads per process
-    device: str = "cpu"
-    dtype: str = "float32"  # float64: batched codes identical to one-by-one, ~2x slower
 
 
 def load_cut_audio(cut) -> Tuple[Optional[np.ndarray], Optional[str]]:

@@ -27,9 +27,8 @@ import torch
 from lhotse import CutSet, load_manifest_lazy
 from lhotse.dataset.sampling.base import TimeConstraint
 
-from valle.text.lexicon import read_symbol_table
-
-FRAME_RATE = 75.0  # EnCodec 24 kHz
+from valle.constants import CODEC_FRAME_RATE as FRAME_RATE
+from valle.models.config import text_vocab_size
 
 
 @dataclass(frozen=True)
@@ -43,19 +42,6 @@ class CropConfig:
             raise ValueError(f"need 0 < crop min ({self.min_seconds}) <= max ({self.max_seconds})")
         if self.prompt_seconds <= 0:
             raise ValueError("prompt_seconds must be positive")
-
-
-def read_phone_table(path: Path) -> Dict[str, int]:
-    """phones.txt (``symbol id`` per line) -> {symbol: id}; ``<eps>`` must be 0 (the padding id)."""
-    table = read_symbol_table(path)
-    if table.get("<eps>") != 0:
-        raise ValueError(f"{path}: expected '<eps> 0' (id 0 is the padding id)")
-    return table
-
-
-def text_vocab_size(phone_ids: Dict[str, int]) -> int:
-    """Phone ids + one EOS id after the largest."""
-    return max(phone_ids.values()) + 2
 
 
 def load_training_cuts(aligned: Sequence[Path], tokens: Sequence[Path], min_phones: int = 2) -> Tuple[CutSet, Counter]:

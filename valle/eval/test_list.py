@@ -11,6 +11,8 @@ Continuation prompt: the target's own first ``prompt_seconds`` (taken by the syn
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from valle.eval.config import TestListConfig
+
 
 @dataclass
 class PromptCrop:
@@ -44,10 +46,11 @@ def word_prompt(words: Sequence[Tuple[str, float, float]], prompt_seconds: float
     return start, taken[-1][2], " ".join(w[0] for w in taken)
 
 
-def build_test_list(cuts, min_duration: float = 4.0, max_duration: float = 10.0, max_utts: int = 0,
-                    prompt_seconds: float = 3.0, max_per_speaker: int = 0) -> Tuple[List[TestItem], Dict[str, str]]:
+def build_test_list(cuts, cfg: TestListConfig = TestListConfig()) -> Tuple[List[TestItem], Dict[str, str]]:
     """cuts: lhotse cuts with word alignments (stage 3's aligned test parts).
     -> (test items, {supervision id: why it was left out} for in-range targets that could not be used)."""
+    min_duration, max_duration, max_utts, max_per_speaker, prompt_seconds = (
+        cfg.min_duration, cfg.max_duration, cfg.max_utts, cfg.max_per_speaker, cfg.prompt_seconds)
     sups = []
     for cut in cuts:
         for sup in cut.supervisions:

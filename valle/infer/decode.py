@@ -7,21 +7,13 @@ ones step alone. Length guards come from the number of phones to speak: EOS is s
 per phone is cut there and reported as an EOS failure.
 NAR: greedy (argmax) by default, one full forward per codebook.
 """
-from dataclasses import dataclass, field
-from typing import List, Optional
+from dataclasses import dataclass
+from typing import List
 
 import torch
 
-from valle.infer.sampling import SamplingConfig, sample
-
-
-@dataclass(frozen=True)
-class DecodeConfig:
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    min_frames_per_phone: float = 1.0     # 75 Hz frames; speech rarely has phones under ~13 ms
-    max_frames_per_phone: float = 30.0    # 0.4 s per phone on average: past that, it is a loop
-    nar_greedy: bool = True
-    seed: Optional[int] = 0
+from valle.infer.config import DecodeConfig, SamplingConfig  # noqa: F401 (re-exported)
+from valle.infer.sampling import sample
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from lhotse import Recording
 
+from valle.constants import CODEC_SAMPLE_RATE
 from valle.utils.audio import load_mono
 
 
@@ -16,7 +17,7 @@ class PromptError(ValueError):
     """An audio prompt that cannot be used."""
 
 
-def load_prompt_audio(path, sample_rate: int = 24000, min_seconds: float = 1.0, max_seconds: float = 20.0,
+def load_prompt_audio(path, sample_rate: int = CODEC_SAMPLE_RATE, min_seconds: float = 1.0, max_seconds: float = 20.0,
                       silence_dbfs: float = -60.0) -> np.ndarray:
     """float32 mono waveform at ``sample_rate``."""
     path = Path(path)

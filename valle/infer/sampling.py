@@ -5,29 +5,11 @@ with nucleus sampling; if the drawn token makes up at least ``threshold`` of the
 of that sequence, draw again from the full distribution (temperature only) instead.
 All functions work on a batch: logits ``[B, V]``, one draw per row.
 """
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    temperature: float = 1.0
-    top_k: int = 0              # 0: off; 1: greedy
-    top_p: float = 1.0          # 1.0: off
-    ras_window: int = 0         # 0: plain sampling; VALL-E 2 style RAS over this many past tokens
-    ras_threshold: float = 0.1  # repetition ratio in the window that triggers the full-distribution draw
-
-    def __post_init__(self):
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.ras_window < 0 or not 0 < self.ras_threshold <= 1:
-            raise ValueError("ras_window must be >= 0 and ras_threshold in (0, 1]")
+from valle.infer.config import SamplingConfig  # noqa: F401 (re-exported)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from valle.codec.encodec import load_codec
-from valle.data.dataset import text_vocab_size
+from valle.constants import CODEC_SAMPLE_RATE
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.prompt import load_prompt_audio
 from valle.infer.text import TextError, TextFrontend, split_text
-from valle.train.checkpoint import CheckpointError, load_model
+from valle.models.config import text_vocab_size
+from valle.models.io import CheckpointError, load_model
 
 MODES = ("cross", "continuation")
 PHONES_PER_SECOND = 12.0   # about LibriSpeech's speaking rate: sizes text pieces from seconds of training crop
@@ -96,7 +97,7 @@ class Synthesizer:
                 targets = [self.frontend.phones(t) for t in texts]
             ar = [prompt_phones[:-1] + target[1:] for target in targets]   # one SIL at the junction, not two
         else:
-            audio = audio[: int(self.prompt_seconds * 24000)]
+            audio = audio[: int(self.prompt_seconds * CODEC_SAMPLE_RATE)]
             targets = ar = [self.frontend.phones(req.text)]
             if len(ar[0]) > self.max_phones:
                 raise TextError(f"the transcript has {len(ar[0])} phones, more than the {self.max_phones} the model "

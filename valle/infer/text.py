@@ -6,13 +6,13 @@ at punctuation that marks a pause (training sequences carry SIL where the aligne
 Errors name what is wrong: empty text, characters the front end cannot read, words no G2P can
 pronounce, phones the model has never seen.
 """
-import json
 import re
 import unicodedata
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
-from valle.text.lexicon import SIL, SPN, build_lexicon, read_lexicon
+from valle.text.lang_dir import LangDir
+from valle.text.lexicon import SIL, SPN, build_lexicon
 from valle.text.normalize import to_transcript
 
 # Characters the normalizer understands; anything else (other scripts, emoji, symbols) is an error.
@@ -35,12 +35,9 @@ class TextFrontend:
     @classmethod
     def from_lang_dir(cls, lang_dir: Path, phone_ids: Dict[str, int]) -> "TextFrontend":
         """lang_dir: stage 2's output (lexicon.txt, lang_info.json); phone_ids: the model's phone table."""
-        lang_dir = Path(lang_dir)
-        for name in ("lexicon.txt", "lang_info.json"):
-            if not (lang_dir / name).is_file():
-                raise FileNotFoundError(f"expected {lang_dir / name} (stage 2 makes it)")
-        info = json.loads((lang_dir / "lang_info.json").read_text())
-        return cls(read_lexicon(lang_dir / "lexicon.txt"), info["phone_set"], info["g2p_languages"], phone_ids)
+        lang = LangDir(lang_dir)
+        lexicon = lang.lexicon
+        return cls(lexicon, lang.info["phone_set"], lang.info["g2p_languages"], phone_ids)
 
     def phones(self, text: str) -> List[str]:
         if not text or not text.strip():

@@ -1,6 +1,7 @@
 """Model configurations. ``paper`` is VALL-E's (arXiv 2301.02111, section 5.1); ``tiny`` trains on 2 CPU cores."""
 import dataclasses
 from dataclasses import dataclass
+from typing import Dict
 
 # Bumped whenever the checkpoint layout or the meaning of a config field changes.
 CHECKPOINT_FORMAT_VERSION = 1
@@ -53,3 +54,8 @@ def get_config(name: str) -> ModelConfig:
     if name not in CONFIGS:
         raise ValueError(f"unknown model config '{name}' (have: {', '.join(CONFIGS)})")
     return CONFIGS[name]
+
+
+def text_vocab_size(phone_ids: Dict[str, int]) -> int:
+    """The models' text vocabulary: phone ids + one EOS id after the largest."""
+    return max(phone_ids.values()) + 2

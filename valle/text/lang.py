@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
+from valle.text.config import LangConfig
 from valle.text.lexicon import SIL, SIL_WORD, SPN, UNK_WORD, _cmudict, build_lexicon, word_key
 from valle.text.normalize import to_transcript
 from valle.utils.io import write_text_atomic
@@ -65,8 +66,20 @@ def phones_to_bpe(sp, phones: Sequence[str], phone_chars: Dict[str, str]) -> Lis
     return ["_".join(char_phone[c] for c in piece if c in char_phone) for piece in pieces]
 
 
-def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, phone_set: str = "arpabet",
-                 g2p_languages: Sequence[str] = ("en-us",), bpe_vocab_size: int = 500,
+def read_transcripts(manifest_dir: Path, part: str) -> dict:
+    from lhotse import SupervisionSet
+
+    files = sorted(manifest_dir.glob(f"*_supervisions_{part}.jsonl.gz"))
+    if not files:
+        raise FileNotFoundError(f"expected {manifest_dir}/<corpus>_supervisions_{part}.jsonl.gz to exist (stage 1 makes it)")
+    texts = {}
+    for f in files:
+        for sup in SupervisionSet.from_file(f):
+            texts[sup.id] = sup.text
+    return texts
+
+
+def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, cfg: LangConfig = LangConfig(),
                  bpe_parts: Sequence[str] = ()) -> dict:
     """Build the lang directory from raw transcripts ``{part: {supervision_id: text}}``.
 
@@ -88,7 +101,7 @@ def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, phone_s
     if not word_counts:
         raise ValueError("no words in any transcript: nothing to build a lexicon from")
 
-    lex = build_lexicon(word_counts, phone_set, g2p_languages)
+    lex = build_lexicon(word_counts, cfg.phone_set, cfg.g2p_languages)
     phones = lex.phones
     write_text_atomic(lang_dir / "lexicon.txt", "".join(
         f"{w} {' '.join(pron)}\n" for w in sorted(lex.prons) for pron in lex.prons[w]))
@@ -113,13 +126,13 @@ def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, phone_s
         for text in normalized.get(part, {}).values():
             seqs.append([p for w in text.split() for p in lex.prons[w][0] if p in chars])
     with tempfile.TemporaryDirectory(dir=lang_dir, prefix=".bpe.tmp") as tmp:
-        reached = train_phone_bpe(seqs, chars, Path(tmp) / "bpe", bpe_vocab_size)
+        reached = train_phone_bpe(seqs, chars, Path(tmp) / "bpe", cfg.bpe_vocab_size)
         os.replace(Path(tmp) / "bpe.vocab", lang_dir / "bpe.vocab")
         os.replace(Path(tmp) / "bpe.model", lang_dir / "bpe.model")
 
     num_tokens = sum(word_counts.values())
     info = {
-        "phone_set": phone_set, "g2p_languages": list(g2p_languages), "num_phones": len(phones),
+        "phone_set": cfg.phone_set, "g2p_languages": list(cfg.g2p_languages), "num_phones": len(phones),
         "num_words": len(word_counts), "num_tokens": num_tokens,
         "num_lexicon_entries": sum(len(v) for v in lex.prons.values()),
         "oov_vs_cmudict_types": len(oov_rows), "oov_vs_cmudict_tokens": sum(c for _, c in oov_rows),

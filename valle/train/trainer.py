@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -25,57 +24,13 @@ from lhotse import load_manifest_lazy
 from lhotse.dataset import DynamicBucketingSampler, DynamicCutSampler
 from tqdm import tqdm
 
-from valle.data.dataset import (CropAwareConstraint, CropConfig, ValleDataset, load_training_cuts,
-                                read_phone_table, text_vocab_size)
-from valle.models.config import CHECKPOINT_FORMAT_VERSION, get_config
+from valle.data.dataset import CropAwareConstraint, CropConfig, ValleDataset, load_training_cuts
+from valle.models.config import CHECKPOINT_FORMAT_VERSION, get_config, text_vocab_size
 from valle.models.valle import build_model, loss_and_accuracy
 from valle.train import checkpoint as ckpt
+from valle.train.config import TrainConfig
+from valle.text.lang_dir import read_phone_table
 from valle.utils.io import atomic_path, write_text_atomic
-
-
-@dataclass
-class TrainConfig:
-    model_type: str                      # ar | nar
-    exp_dir: Path
-    phones: Path                         # lang/phones.txt
-    train_aligned: List[Path]            # stage-3 cuts
-    train_tokens: List[Path]             # stage-4 cuts
-    valid_aligned: List[Path] = field(default_factory=list)
-    valid_tokens: List[Path] = field(default_factory=list)
-    model_config: str = "paper"
-    num_steps: int = 800_000
-    warmup_steps: int = 32_000
-    peak_lr: float = 5e-4
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    max_batch: float = 120.0             # seconds (or tokens, batch_unit) of cropped audio per rank and batch
-    batch_unit: str = "seconds"          # seconds | tokens
-    num_buckets: int = 10
-    quadratic_duration: Optional[float] = None
-    crop_min: float = 10.0
-    crop_max: float = 20.0
-    prompt_seconds: float = 3.0
-    dtype: str = "float32"               # float32 | bfloat16 | float16 (with a loss scaler)
-    device: str = "auto"                 # auto | cpu | cuda
-    num_workers: int = 0
-    seed: int = 42
-    log_interval: int = 10
-    valid_interval: int = 500
-    save_interval: int = 500
-    keep_last: int = 3
-    max_bad_steps: int = 5               # consecutive NaN/inf losses before stopping
-    threads: int = 0                     # torch threads per rank (0: leave as is)
-    stop_after: int = 0                  # leave after this many updates in this run (checkpoint saved); 0: off
-
-    def __post_init__(self):
-        if self.model_type not in ("ar", "nar"):
-            raise ValueError(f"--model must be ar or nar, got '{self.model_type}'")
-        if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"--dtype must be float32, bfloat16 or float16, got '{self.dtype}'")
-        if self.batch_unit not in ("seconds", "tokens"):
-            raise ValueError(f"--batch-unit must be seconds or tokens, got '{self.batch_unit}'")
-        if self.num_steps < 1 or self.warmup_steps < 0:
-            raise ValueError("need num_steps >= 1 and warmup_steps >= 0")
 
 
 def lr_lambda(warmup: int, total: int):

@@ -28,15 +28,16 @@ import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import numpy as np
 import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from valle.data.espeak import Espeak, Synthesis, TimingMismatch, Voice
-from valle.data.mini_text import sentence
+from valle.corpus.mini.config import MiniCorpusConfig
+from valle.corpus.mini.espeak import Espeak, Synthesis, TimingMismatch, Voice
+from valle.corpus.mini.text import sentence
 from valle.text.normalize import normalize_spoken
 from valle.utils.io import atomic_path, write_text_atomic
 
@@ -49,21 +50,6 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f
             "robert", "david", "belinda", "annie", "grandma", "grandpa", "aunty")
 FEMALE_VARIANTS = {"f1", "f2", "f3", "f4", "f5", "linda", "steph", "belinda", "annie", "grandma", "aunty"}
 LIBRILIGHT_SUBSETS = ("small", "medium", "large")
-
-
-@dataclass
-class MiniCorpusConfig:
-    seed: int = 2301
-    train_speakers: int = 10
-    train_utts_per_speaker: int = 80
-    dev_speakers: int = 2
-    dev_utts_per_speaker: int = 15
-    test_speakers: int = 2
-    test_utts_per_speaker: int = 20
-    unlabeled_speakers: Tuple[int, int, int] = (3, 1, 1)  # LibriLight small, medium, large
-    unlabeled_files_per_speaker: int = 3
-    unlabeled_sentences_per_file: int = 10
-    chapters_per_speaker: int = 2
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Corpora the recipe knows: download (stage 0) and lhotse manifests (stage 1).
+"""Stage 1: lhotse manifests of any corpus, audited and validated.
 
 Every corpus goes through the same two functions:
 
@@ -15,199 +15,22 @@ A new corpus needs one prepare function with lhotse's signature
 "supervisions"}}``, passed as ``"path/to/file.py:function"`` or ``"package.module:function"``.
 """
 import functools
-import importlib
-import importlib.util
-import json
 import logging
 import os
-import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import soundfile as sf
 from tqdm import tqdm
 
+from valle.corpus.base import CorpusError
+from valle.corpus.download import _iter_audio_files
+from valle.corpus.known import KNOWN_CORPORA
 from valle.utils.io import atomic_path, write_text_atomic
 
-AUDIO_EXTENSIONS = (".flac", ".wav", ".mp3", ".opus", ".ogg", ".m4a", ".sph")
-
-
-class CorpusError(RuntimeError):
-    """A corpus directory or part that cannot be used; the message names the path."""
-
-
-class DownloadError(RuntimeError):
-    """A download that failed (network, server, disk); the message says what to do instead."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Corpus-specific prepare functions (thin adapters over lhotse's recipes).
-
-def prepare_librispeech(corpus_dir, dataset_parts, output_dir=None, num_jobs=1):
-    from lhotse.recipes import prepare_librispeech as lhotse_prepare
-
-    return lhotse_prepare(corpus_dir, dataset_parts=list(dataset_parts), output_dir=None, num_jobs=num_jobs)
-
-
-def prepare_librilight(corpus_dir, dataset_parts, output_dir=None, num_jobs=1):
-    # lhotse's public prepare_librilight always walks small/medium/large and asserts on an empty
-    # one, so a user with only "small" could not prepare it. Its per-subset parser is what it
-    # runs for each subset; we call that for the requested subsets only.
-    from lhotse.recipes import librilight
-
-    manifests = {}
-    for part in dataset_parts:
-        recordings, supervisions = librilight._prepare_subset(part, corpus_dir, num_jobs)
-        manifests[part] = {"recordings": recordings, "supervisions": supervisions}
-    return manifests
-
-
-def prepare_libritts(corpus_dir, dataset_parts, output_dir=None, num_jobs=1):
-    from lhotse.recipes import prepare_libritts as lhotse_prepare
-
-    return lhotse_prepare(corpus_dir, dataset_parts=list(dataset_parts), output_dir=None, num_jobs=num_jobs)
-
-
-def check_librilight_metadata(audio_path: Path) -> Optional[str]:
-    """LibriLight keeps speaker and voice activity in a .json next to each .flac."""
-    meta = audio_path.with_suffix(".json")
-    try:
-        info = json.loads(meta.read_text(encoding="utf-8"))
-        info["speaker"], info["voice_activity"]
-    except FileNotFoundError:
-        return f"no metadata file {meta.name}"
-    except (ValueError, KeyError, TypeError) as e:
-        return f"bad metadata {meta.name}: {type(e).__name__}: {e}"
-    return None
-
-
-@dataclass
-class CorpusInfo:
-    prepare: Callable
-    archive_parts: Sequence[str] = field(default_factory=tuple)  # what the downloader offers
-    home: str = ""  # where the data comes from, for error messages
-    check_file: Optional[Callable[[Path], Optional[str]]] = None  # per-audio-file check beyond decoding
-
-
-KNOWN_CORPORA: Dict[str, CorpusInfo] = {
-    "librispeech": CorpusInfo(prepare_librispeech, (
-        "dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100", "train-clean-360",
-        "train-other-500"), "https://www.openslr.org/12"),
-    "librilight": CorpusInfo(prepare_librilight, ("small", "medium", "large"),
-                             "https://github.com/facebookresearch/libri-light", check_librilight_metadata),
-    "libritts": CorpusInfo(prepare_libritts, (
-        "dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100", "train-clean-360",
-        "train-other-500"), "https://www.openslr.org/60"),
-}
-LIBRILIGHT_URL = "https://dl.fbaipublicfiles.com/librilight/data"
-
-
-def load_prepare_fn(spec: str) -> Callable:
-    """``"path/to/file.py:function"`` or ``"package.module:function"`` -> the function."""
-    if ":" not in spec:
-        raise ValueError(f"prepare function {spec!r} must look like 'file.py:function' or 'module:function'")
-    where, name = spec.rsplit(":", 1)
-    if where.endswith(".py"):
-        if not Path(where).is_file():
-            raise FileNotFoundError(f"prepare function file {where} does not exist")
-        module_spec = importlib.util.spec_from_file_location(Path(where).stem, where)
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(where)
-    fn = getattr(module, name, None)
-    if not callable(fn):
-        raise AttributeError(f"{where} has no function {name!r}")
-    return fn
-
-
-# ----------------------------------------------------------------------------------------------
-# Stage 0
-
-def _iter_audio_files(directory: Path):
-    return (p for p in Path(directory).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-
-
-def part_is_present(corpus_dir: Path, part: str) -> bool:
-    return any(_iter_audio_files(Path(corpus_dir) / part))
-
-
-def download_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], base_url: Optional[str] = None) -> List[str]:
-    """Download the parts of ``corpus`` that are not in ``corpus_dir`` yet; return those fetched."""
-    corpus_dir = Path(corpus_dir)
-    if corpus not in KNOWN_CORPORA:
-        raise CorpusError(f"no downloader for corpus {corpus!r}; put it at {corpus_dir} and use corpus_source=manual")
-    info = KNOWN_CORPORA[corpus]
-    unknown = [p for p in parts if p not in info.archive_parts]
-    if unknown:
-        raise CorpusError(f"{corpus} has no parts {unknown}; available: {list(info.archive_parts)}")
-    missing = []
-    for part in parts:
-        if part_is_present(corpus_dir, part):
-            logging.info(f"{corpus}/{part}: found in {corpus_dir / part}, not downloading")
-        else:
-            missing.append(part)
-    for part in missing:
-        logging.info(f"{corpus}/{part}: downloading into {corpus_dir}")
-        archive = _archive_path(corpus, corpus_dir, part)
-        try:
-            _download_part(corpus, corpus_dir, part, base_url)
-        except (OSError, EOFError, tarfile.TarError) as e:  # URLError, HTTPError, ConnectionError are OSErrors
-            if archive.is_file() and archive.stat().st_size == 0:
-                archive.unlink()  # nothing to resume from; a non-empty partial archive is kept for resuming
-            raise DownloadError(
-                f"could not download {corpus}/{part} ({type(e).__name__}: {e}). Check the network, or get the "
-                f"data yourself from {info.home} and put (or symlink) it at {corpus_dir / part}; parts "
-                f"already there are used as they are.") from e
-        if not part_is_present(corpus_dir, part):
-            raise DownloadError(f"downloaded {corpus}/{part} but found no audio under {corpus_dir / part}")
-    return missing
-
-
-def _archive_path(corpus: str, corpus_dir: Path, part: str) -> Path:
-    """Where the downloader keeps the archive of ``part`` (resumed from there after a failure)."""
-    if corpus == "librilight":
-        return corpus_dir / f"{part}.tar"
-    return corpus_dir.parent / f"{part}.tar.gz"
-
-
-def _download_part(corpus: str, corpus_dir: Path, part: str, base_url: Optional[str]) -> None:
-    # lhotse's downloaders write <target>/LibriSpeech and <target>/LibriTTS.
-    if corpus in ("librispeech", "libritts"):
-        expected = {"librispeech": "LibriSpeech", "libritts": "LibriTTS"}[corpus]
-        if corpus_dir.name != expected:
-            raise CorpusError(f"{corpus} downloads into a folder named {expected}, but the conf names {corpus_dir}")
-        from lhotse.recipes import download_librispeech, download_libritts
-
-        kwargs = {"base_url": base_url} if base_url else {}
-        download = download_librispeech if corpus == "librispeech" else download_libritts
-        download(target_dir=corpus_dir.parent, dataset_parts=[part], **kwargs)
-    elif corpus == "librilight":
-        # lhotse has no LibriLight downloader; same idiom: resumable tar download, safe extraction,
-        # then a .completed marker.
-        from lhotse.utils import resumable_download, safe_extract
-
-        corpus_dir.mkdir(parents=True, exist_ok=True)
-        tar_path = _archive_path(corpus, corpus_dir, part)
-        resumable_download(f"{base_url or LIBRILIGHT_URL}/{part}.tar", filename=tar_path)
-        with tarfile.open(tar_path) as tar:
-            safe_extract(tar, path=corpus_dir)
-        (corpus_dir / part / ".completed").touch()
-
-
-def check_manual_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str]) -> None:
-    """For corpora you provide yourself: every part must be there with audio in it."""
-    missing = [p for p in parts if not part_is_present(corpus_dir, p)]
-    if missing:
-        raise CorpusError(f"{corpus}: no audio found for parts {missing} under {corpus_dir}; put (or symlink) "
-                          f"your corpus there, one folder per part (see egs/template/conf.sh)")
-
-
-# ----------------------------------------------------------------------------------------------
-# Stage 1
 
 def check_audio_file(path: Path) -> Optional[str]:
     """None when ``path`` is usable audio, else the reason it is not.

@@ -1,0 +1,66 @@
+"""Stage-3 settings (hybrid DNN-HMM alignment): the one home of their defaults.
+
+Conf names: ``gmm_*`` for the monophone GMM-HMM, ``dnn_*`` for the DNN acoustic model, ``align_*`` for the
+alignment and decoding itself. Fields without help are internal constants (Kaldi's values), kept here
+so that each lives once.
+"""
+from dataclasses import dataclass
+from typing import Tuple
+
+from valle.utils.settings import nested, setting
+
+
+@dataclass
+class GmmConfig:
+    num_iters: int = setting(16, "EM iterations of the monophone GMM-HMM (Kaldi's train_mono.sh: 40)")
+    total_gauss: int = setting(500, "Gaussians at the end of training (1000 measured worse on mini and 2x slower)")
+    realign_iters: Tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 14)
+    max_iter_inc: int = 12           # the number of Gaussians grows until this iteration
+    acoustic_scale: float = 0.1
+    self_loop_scale: float = 0.1
+    var_floor_factor: float = 0.01
+
+    def __post_init__(self):
+        # Fewer iterations: realign and split within them (Kaldi's train_mono.sh keeps max_iter_inc < num_iters).
+        self.realign_iters = tuple(i for i in self.realign_iters if i < self.num_iters)
+        self.max_iter_inc = min(self.max_iter_inc, max(1, self.num_iters - 4))
+
+
+@dataclass
+class DnnConfig:
+    feat_dim: int = 40
+    hidden: int = 256
+    num_layers: int = 5
+    subsampling: int = setting(3, "output frame shift in 10 ms input frames (3: the paper's 30 ms)")
+    dropout: float = 0.1
+    epochs: int = setting(8, "training epochs of the DNN on the GMM's state alignments")
+    lr: float = 2e-3
+    batch_frames: int = 12000       # input frames per batch
+    chunk_frames: int = 300         # training chunks of 3 s (random offsets)
+    seed: int = 0
+
+
+@dataclass
+class AlignConfig:
+    gmm: GmmConfig = nested(GmmConfig)
+    dnn: DnnConfig = nested(DnnConfig)
+    dnn_frame_shift_ms: int = setting(10, "alignment frame shift: 10 = the DNN at every input phase through the "
+                                          "GMM's 3-state graphs; 30 = its own output rate with one-state phone "
+                                          "HMMs (the paper's)", choices=(10, 30), name="dnn_frame_shift")
+    dnn_acoustic_scale: float = 1.0  # at 30 ms
+    dnn_acoustic_scale_10ms: float = 0.3
+    dnn_self_loop_scale: float = 1.0
+    decode_acoustic_scale: float = setting(0.5, "acoustic scale of the unlabeled parts' phone-bigram decoding",
+                                           name="align_decode_acoustic_scale")
+    decode_beam: float = 13.0
+    bigram_add_k: float = 0.1
+    beam: float = setting(10.0, "forced-alignment beam (Kaldi's)", name="align_beam")
+    retry_beam: float = setting(40.0, "retry beam when the first finds no path (Kaldi's)", name="align_retry_beam")
+    last_retry_factor: float = 10.0  # a last resort, retry beam x this, for a weak model on a small corpus
+    num_inspect: int = setting(3, "utterances per part written as TextGrid + PNG", name="align_num_inspect")
+    engine: str = setting("auto", "FSA engine: auto (k2 when it imports, else Kaldi's decoders), kaldi, k2",
+                          choices=("auto", "kaldi", "k2"), name="align_engine")
+
+    @property
+    def beams(self) -> Tuple[float, float]:
+        return self.beam, self.retry_beam

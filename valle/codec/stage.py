@@ -1,0 +1,88 @@
+"""Stage 4: the codec every later stage uses (saved once), then the codes of every cut, validated."""
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from valle.codec.config import CodecConfig, TokenizeConfig
+from valle.codec.encodec import Codec, fit_random_codec, load_codec
+from valle.codec.tokenize import load_cut_audio, tokenize_parts, validate_part
+from valle.utils.io import write_text_atomic
+
+RANDOM_CODEC_WARNING = (
+    "\n{banner}\n# NO REAL ENCODEC WEIGHTS: using a RANDOMLY INITIALIZED EnCodec whose codebooks were fitted\n"
+    "# to {seconds:.0f} s of this corpus. Codes are consistent and the recipe runs end to end, but\n# audio "
+    "decoded from them is NOT speech. Point --codec-checkpoint at encodec_24khz-d7cc33bc.th\n# (or put it in the "
+    "torch hub cache) and redo stage 4 for real output.\n{banner}")
+
+
+def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path], cfg: CodecConfig = CodecConfig()) -> Codec:
+    """Real EnCodec weights (``checkpoint``, else the torch hub cache, else a download), or with none reachable a
+    random-init EnCodec whose codebooks are fitted to the audio of ``fit_cuts``; saved to ``out`` with
+    ``out.json`` saying where it came from. Reused when ``out`` was made from the same request."""
+    from lhotse import load_manifest_lazy
+
+    out = Path(out)
+    info_path = out.with_suffix(".json")
+    requested = {"checkpoint": checkpoint or "", "bandwidth": cfg.bandwidth}
+    if out.is_file() and info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("requested") == requested:
+            logging.info(f"reusing {out} ({info['source']})")
+            return load_codec(out)
+    codec = load_codec(checkpoint or None, cfg.bandwidth, allow_download=cfg.allow_download)
+    if codec is None:
+        if not fit_cuts:
+            raise FileNotFoundError("no EnCodec weights found and no cuts to fit a random codec on")
+
+        def waveforms():
+            for path in fit_cuts:
+                for cut in load_manifest_lazy(path):
+                    audio, _ = load_cut_audio(cut)
+                    if audio is not None:
+                        yield audio
+        try:
+            codec = fit_random_codec(waveforms(), cfg.bandwidth, seed=cfg.seed, max_frames=cfg.fit_frames)
+        except ValueError as e:
+            raise ValueError(f"cannot fit a random codec on {[str(p) for p in fit_cuts]}: {e}") from e
+        logging.warning(RANDOM_CODEC_WARNING.format(banner="#" * 100, seconds=codec.info.fitted_on_seconds))
+    codec.save(out)
+    write_text_atomic(info_path, json.dumps({**asdict(codec.info), "requested": requested}, indent=1))
+    logging.info(f"codec saved to {out}: {codec.info.source}, {codec.num_codebooks} codebooks")
+    return codec
+
+
+def extract_codes(manifest_dir: Path, parts: Sequence[str], codec_path: Path, out_dir: Path, num_jobs: int = 1,
+                  cfg: TokenizeConfig = TokenizeConfig()) -> List[dict]:
+    """Codes of every cut of ``parts`` (resumable shards), joined per part and validated; writes
+    ``out_dir/summary.json``. Returns the per-part summaries; ``bad_arrays`` lists what failed validation."""
+    manifests = [(p, Path(manifest_dir) / f"cuts_{p}.jsonl.gz") for p in parts]
+    missing = [str(path) for _, path in manifests if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"expected cuts {missing} (stage 1 makes them)")
+    summaries = tokenize_parts(manifests, codec_path, out_dir, num_jobs, cfg)
+    num_codebooks = load_codec(codec_path).num_codebooks
+    for summary in summaries:
+        part = summary["part"]
+        checked, bad = validate_part(Path(out_dir) / f"cuts_{part}.jsonl.gz", num_codebooks)
+        summary["validated"], summary["bad_arrays"] = checked, bad
+        logging.info(f"{part}: {summary['cuts']} cuts, {summary['audio_seconds'] / 3600:.3f} h, "
+                     f"{len(summary['skipped'])} skipped; validation: {checked} arrays, {len(bad)} bad")
+        for cut_id, reason in summary["skipped"]:
+            logging.warning(f"{part}: skipped {cut_id}: {reason}")
+        for cut_id, reason in bad:
+            logging.error(f"{part}: bad codes for {cut_id}: {reason}")
+    audio = sum(s["audio_seconds"] for s in summaries)
+    wall = summaries[0]["run_wall_seconds"] if summaries else 0.0
+    if wall > 0:
+        logging.info(f"encoded this run: {audio / 3600:.3f} h in {wall:.0f} s, {audio / wall:.1f} s of audio per "
+                     f"second with {num_jobs} workers x {cfg.threads} threads (counts shards done earlier too)")
+    write_text_atomic(Path(out_dir) / "summary.json", json.dumps(summaries, indent=1))
+    return summaries
+
+
+def threads_per_job(num_jobs: int) -> int:
+    """The machine's cores shared among ``num_jobs`` workers."""
+    return max(1, (os.cpu_count() or 1) // num_jobs)

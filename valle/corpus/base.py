@@ -1,0 +1,22 @@
+"""What every corpus module shares: its description for the registry, and the errors of stages 0-1."""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+AUDIO_EXTENSIONS = (".flac", ".wav", ".mp3", ".opus", ".ogg", ".m4a", ".sph")
+
+
+class CorpusError(RuntimeError):
+    """A corpus directory or part that cannot be used; the message names the path."""
+
+
+class DownloadError(RuntimeError):
+    """A download that failed (network, server, disk); the message says what to do instead."""
+
+
+@dataclass
+class CorpusInfo:
+    prepare: Callable
+    archive_parts: Sequence[str] = field(default_factory=tuple)  # what the downloader offers
+    home: str = ""  # where the data comes from, for error messages
+    check_file: Optional[Callable[[Path], Optional[str]]] = None  # per-audio-file check beyond decoding

@@ -1,0 +1,13 @@
+"""LibriSpeech (openslr 12): 960 h of read English with transcripts, 16 kHz flac. Labeled: trains the stage-3
+ASR and is force-aligned. lhotse's own recipe parses it."""
+from valle.corpus.base import CorpusInfo
+
+
+def prepare_librispeech(corpus_dir, dataset_parts, output_dir=None, num_jobs=1):
+    from lhotse.recipes import prepare_librispeech as lhotse_prepare
+
+    return lhotse_prepare(corpus_dir, dataset_parts=list(dataset_parts), output_dir=None, num_jobs=num_jobs)
+
+
+INFO = CorpusInfo(prepare_librispeech, (
+    "dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100", "train-clean-360", "train-other-500"), "https://www.openslr.org/12")

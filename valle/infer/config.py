@@ -1,0 +1,39 @@
+"""Decoding settings (sampling, length guards, seed), shared by the synthesis CLI and stage 7.
+
+The one home of their defaults; light (no torch) so run.sh can read it to turn a conf into options.
+Stage 7's conf names carry the ``synth_`` prefix (``synth_temperature``), the CLI's do not (``--temperature``).
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+from valle.utils.settings import nested, setting
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float = setting(1.0, "softmax temperature of the AR sampling")
+    top_k: int = setting(0, "keep the k most likely tokens (0: off; 1: greedy)")
+    top_p: float = setting(1.0, "nucleus: keep the most likely tokens up to this probability (1: off)")
+    ras_window: int = setting(0, "repetition-aware sampling (VALL-E 2): window of past tokens (0: off)")
+    ras_threshold: float = setting(0.1, "RAS: draw from the full distribution when the drawn token fills this "
+                                        "share of the window")
+
+    def __post_init__(self):
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.ras_window < 0 or not 0 < self.ras_threshold <= 1:
+            raise ValueError("ras_window must be >= 0 and ras_threshold in (0, 1]")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    sampling: SamplingConfig = nested(SamplingConfig, prefix="")
+    min_frames_per_phone: float = setting(1.0, "no EOS before this many 75 Hz frames per phone to speak")
+    max_frames_per_phone: float = setting(30.0, "cut (and count an EOS failure) at this many frames per phone: "
+                                                "0.4 s per phone on average is a loop")
+    nar_greedy: bool = True
+    seed: Optional[int] = setting(0, "random seed of the sampling (empty: not seeded)")

@@ -1,0 +1,14 @@
+"""Stage-2 settings (the lang directory): the one home of their defaults."""
+from dataclasses import dataclass
+from typing import Tuple
+
+from valle.utils.settings import setting
+
+
+@dataclass(frozen=True)
+class LangConfig:
+    phone_set: str = setting("arpabet", "arpabet: CMUdict + espeak-ng G2P for other words (as Kaldi's LibriSpeech); "
+                                        "ipa: espeak-ng phonemes", choices=("arpabet", "ipa"))
+    g2p_languages: Tuple[str, ...] = setting(("en-us",), "espeak-ng voices used for G2P (ipa: one pronunciation "
+                                                         "variant each)")
+    bpe_vocab_size: int = setting(500, "sentencepiece BPE vocabulary over phone strings")

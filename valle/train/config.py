@@ -1,0 +1,80 @@
+"""Settings of stages 5 and 6 (AR and NAR training): the one home of their defaults.
+
+Defaults are the paper's (VALL-E section 5.1) where it gives them: AdamW, peak lr 5e-4, 32k warm-up
+updates then linear decay, 800k updates, 10-20 s crops, 3 s NAR prompts. Not in the paper, so PyTorch's
+AdamW defaults: weight decay 0.01; gradient clipping at norm 1.0. A recipe conf sets any of them by name
+(``peak_lr=2e-3``); ``ar_<name>`` / ``nar_<name>`` set one model's value only (``ar_num_steps=100``).
+Imports nothing heavy: run.sh reads this module to turn a conf into options.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from valle.models.config import CONFIGS
+from valle.utils.settings import setting
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class TrainConfig:
+    model_type: str                      # ar | nar
+    exp_dir: Path
+    phones: Path                         # lang/phones.txt
+    train_aligned: List[Path]            # stage-3 cuts
+    train_tokens: List[Path]             # stage-4 cuts
+    valid_aligned: List[Path] = field(default_factory=list)
+    valid_tokens: List[Path] = field(default_factory=list)
+    model_config: str = setting("paper", "model size: paper (12 x 1024, the paper's) or tiny (4 x 256)",
+                                choices=tuple(CONFIGS))
+    num_steps: int = setting(800_000, "total updates (paper: 800k)")
+    warmup_steps: int = setting(32_000, "linear warm-up updates, then linear decay to 0 (paper: 32k)")
+    peak_lr: float = setting(5e-4, "peak learning rate of AdamW (paper: 5e-4)")
+    weight_decay: float = setting(0.01, "AdamW weight decay")
+    grad_clip: float = setting(1.0, "gradient norm clipping (after unscaling, before the step)")
+    max_batch: float = setting(120.0, "per rank and batch: seconds of cropped audio (batch_unit=seconds) or tokens")
+    batch_unit: str = setting("seconds", "what max_batch counts", choices=("seconds", "tokens"))
+    num_buckets: int = setting(10, "buckets of lhotse's DynamicBucketingSampler")
+    quadratic_duration: Optional[float] = setting(None, "lhotse's attention-cost correction (e.g. 30); empty: none")
+    crop_min: float = setting(10.0, "shortest training crop, seconds (paper: 10)")
+    crop_max: float = setting(20.0, "longest training crop, seconds (paper: 20)")
+    prompt_seconds: float = setting(3.0, "NAR acoustic prompt, seconds (paper: 3)")
+    dtype: str = setting("float32", "training precision (autocast; float16 with a loss scaler)", choices=DTYPES,
+                         name="train_dtype")
+    device: str = setting("auto", "auto: cuda when there is a GPU", choices=("auto", "cpu", "cuda"),
+                          name="train_device")
+    num_workers: int = setting(0, "DataLoader workers per rank", name="train_num_workers")
+    seed: int = setting(42, "initial weights, sampler order, crops", name="train_seed")
+    log_interval: int = setting(50, "updates between log lines (loss, accuracy, lr, tokens/s)")
+    valid_interval: int = setting(1000, "updates between validations")
+    save_interval: int = setting(1000, "updates between checkpoints")
+    keep_last: int = setting(3, "training checkpoints kept")
+    max_bad_steps: int = setting(5, "consecutive NaN/inf losses before stopping (the batch is saved)")
+    threads: int = setting(0, "torch threads per rank (0: torch's default)", name="train_threads")
+    stop_after: int = setting(0, "leave after this many updates in this run, with a checkpoint (0: train to "
+                                 "num_steps); for time-sliced clusters")
+
+    def __post_init__(self):
+        if self.model_type not in ("ar", "nar"):
+            raise ValueError(f"--model must be ar or nar, got '{self.model_type}'")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"--train-dtype must be float32, bfloat16 or float16, got '{self.dtype}'")
+        if self.batch_unit not in ("seconds", "tokens"):
+            raise ValueError(f"--batch-unit must be seconds or tokens, got '{self.batch_unit}'")
+        if self.num_steps < 1 or self.warmup_steps < 0:
+            raise ValueError("need num_steps >= 1 and warmup_steps >= 0")
+
+
+def train_inputs(model_type: str, exp_dir: Path, lang_dir: Path, aligned_dir: Path, tokens_dir: Path,
+                 train_parts: List[str], valid_parts: List[str]) -> dict:
+    """The TrainConfig fields that are not settings, from a recipe's directories (stage 2's lang, stage 3's
+    aligned cuts, stage 4's tokens) and part names."""
+    phones = Path(lang_dir) / "phones.txt"
+    if not phones.is_file():
+        raise FileNotFoundError(f"expected {phones} (stage 2 makes it)")
+    return dict(
+        model_type=model_type, exp_dir=Path(exp_dir), phones=phones,
+        train_aligned=[Path(aligned_dir) / f"cuts_{p}.jsonl.gz" for p in train_parts],
+        train_tokens=[Path(tokens_dir) / f"cuts_{p}.jsonl.gz" for p in train_parts],
+        valid_aligned=[Path(aligned_dir) / f"cuts_{p}.jsonl.gz" for p in valid_parts],
+        valid_tokens=[Path(tokens_dir) / f"cuts_{p}.jsonl.gz" for p in valid_parts])
