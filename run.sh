@@ -68,20 +68,18 @@ conf_pairs=()
 for n in $conf_names; do conf_pairs+=("$n=${!n}"); done
 unset vars_before conf_names
 
-# What run.sh reads itself from the conf (the recipe's layout); everything else belongs to a stage.
-recipe_settings="corpus_source corpora labeled_train_parts unlabeled_parts dev_parts test_parts tts_train_parts train_nproc"
+# What run.sh reads itself from the conf (the recipe's layout: valle/conf.py RECIPE_NAMES); the rest is the stages'.
 for n in corpus_source corpora labeled_train_parts dev_parts test_parts; do
   [ -n "${!n+set}" ] || die "egs/$recipe/conf.sh${conf:+ + $conf}: '$n' is not set (see egs/template/conf.sh)"
 done
 unlabeled_parts=${unlabeled_parts-}
 tts_train_parts=${tts_train_parts:-$labeled_train_parts $unlabeled_parts}  # the paper: LibriLight only
 train_nproc=${train_nproc:-1}
-for c in $corpora; do recipe_settings+=" ${c}_dir ${c}_parts ${c}_prepare"; done
 
 utils/setup_env.sh
 . ./path.sh
 
-python -m valle.conf check --also "$recipe_settings" "${conf_pairs[@]}" \
+python -m valle.conf check "${conf_pairs[@]}" \
   || die "egs/$recipe/conf.sh${conf:+ + $conf}: fix the settings above (every setting: README, 'Settings')"
 # stage_opts GROUP [MODEL]: the conf's settings of GROUP as options of its stage script, in $opts.
 stage_opts() {

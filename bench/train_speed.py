@@ -18,7 +18,7 @@ import torch
 
 from valle.models.config import get_config
 from valle.models.valle import build_model, loss_and_accuracy
-from valle.train.trainer import peak_flops
+from valle.train.monitor import peak_flops
 
 
 def random_batch(model_type, batch_size, seconds, phones_per_second, vocab, device, prompt_seconds=3.0):

@@ -6,6 +6,7 @@ import pytest
 
 from valle.corpus.mini.build import build_mini_corpus
 from valle.corpus.mini.config import MiniCorpusConfig
+from valle.utils.settings import format_value, iter_values
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -15,18 +16,8 @@ TINY_CONFIG = MiniCorpusConfig(
     test_speakers=2, test_utts_per_speaker=2, unlabeled_speakers=(1, 1, 1),
     unlabeled_files_per_speaker=1, unlabeled_sentences_per_file=3)
 
-TINY_CONF_SH = """
-mini_seed=7
-mini_train_speakers=8
-mini_train_utts_per_speaker=4
-mini_dev_speakers=1
-mini_dev_utts_per_speaker=2
-mini_test_speakers=2
-mini_test_utts_per_speaker=2
-mini_unlabeled_speakers="1 1 1"
-mini_unlabeled_files_per_speaker=1
-mini_unlabeled_sentences_per_file=3
-"""
+# The same corpus as a recipe conf (the mini_* settings), for run.sh.
+TINY_CONF_SH = "\n" + "".join(f'{s.name}="{format_value(v)}"\n' for s, v in iter_values(TINY_CONFIG, "mini_"))
 
 
 @pytest.fixture(scope="session")

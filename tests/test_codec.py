@@ -1,12 +1,13 @@
 """EnCodec wrapper: real architecture, fitted random codebooks, frame counts, batching, checkpoints."""
 import sys
+import types
 
 import numpy as np
 import pytest
 import torch
 
-from valle.codec.encodec import (HOP_LENGTH, SAMPLE_RATE, Codec, new_model, encodec_model_class, fit_random_codec,
-                                 kmeans, load_codec)
+from valle.codec.encodec import (HOP_LENGTH, SAMPLE_RATE, Codec, _torchaudio_for_encodec, encodec_model_class,
+                                 fit_random_codec, kmeans, load_codec, new_model)
 from valle.codec.tokenize import load_cut_audio
 
 
@@ -28,9 +29,28 @@ def codec(fit_audio):
 def test_encodec_imports_without_leaving_a_torchaudio_placeholder():
     encodec_model_class()
     try:
-        import torchaudio  # noqa: F401
+        import torchaudio
     except (ImportError, OSError):
         assert "torchaudio" not in sys.modules  # lhotse must keep seeing torchaudio as absent
+    else:
+        assert getattr(torchaudio, "__file__", None), "a real torchaudio must not be replaced by the placeholder"
+
+
+def test_torchaudio_placeholder_stands_in_only_during_the_import(monkeypatch):
+    """Both sides of _torchaudio_for_encodec whatever this machine has: absent (None in sys.modules makes the
+    import fail) -> a placeholder during the block, whose use fails clearly, gone after; present -> untouched."""
+    monkeypatch.setitem(sys.modules, "torchaudio", None)
+    with _torchaudio_for_encodec():
+        stand_in = sys.modules["torchaudio"]
+        assert isinstance(stand_in, types.ModuleType) and "__file__" not in vars(stand_in)
+        with pytest.raises(ImportError, match="torchaudio.load is not available here"):
+            stand_in.load
+    assert sys.modules.get("torchaudio") is None
+    real = types.ModuleType("torchaudio")
+    monkeypatch.setitem(sys.modules, "torchaudio", real)
+    with _torchaudio_for_encodec():
+        assert sys.modules["torchaudio"] is real
+    assert sys.modules["torchaudio"] is real
 
 
 def test_fresh_encodec_quantizer_is_degenerate_and_fitted_one_is_not(codec, fit_audio):

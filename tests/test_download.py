@@ -62,6 +62,7 @@ def test_part_is_present(tmp_path):
     assert part_is_present(tmp_path, "dev-clean")
 
 
+@pytest.mark.e2e
 def test_librispeech_recipe_on_data_already_there(tiny_corpus, tmp_path):
     """egs/librispeech through run.sh on corpora in the real layouts, symlinked into --dl-dir as the
     README suggests: nothing is downloaded (there is no network here), nothing in them is touched,

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 from lhotse import load_manifest
 
+from conftest import TINY_CONFIG
 from valle.corpus.base import CorpusError
 from valle.corpus.known import load_prepare_fn
 from valle.corpus.manifests import check_audio_file, prepare_corpus, summarize_manifests
@@ -83,7 +84,7 @@ def test_bad_audio_is_skipped_counted_and_named(tiny_corpus, tmp_path):
     empty.write_bytes(b"")
     out = tmp_path / "manifests"
     stats = prepare_corpus("librispeech", corpus, LS_PARTS, out, num_jobs=2)
-    assert stats["train-clean-100"].recordings == 32 - 3
+    assert stats["train-clean-100"].recordings == TINY_CONFIG.train_speakers * TINY_CONFIG.train_utts_per_speaker - 3
     skipped = dict(line.split("\t") for line in (out / "skipped_librispeech.tsv").read_text().splitlines())
     assert set(skipped) == {str(truncated), str(garbage), str(empty)}
     assert skipped[str(truncated)].startswith("truncated")

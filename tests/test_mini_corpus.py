@@ -12,6 +12,8 @@ from conftest import TINY_CONFIG
 from valle.corpus.mini.build import build_mini_corpus, energy_vad
 from valle.text.normalize import to_transcript
 
+T = TINY_CONFIG
+
 
 def ground_truth(corpus: Path, name: str):
     with gzip.open(corpus / "ground_truth" / f"{name}.jsonl.gz", "rt") as f:
@@ -32,7 +34,9 @@ def test_librispeech_layout(tiny_corpus):
     assert sorted(p.name for p in ls.iterdir() if p.is_dir()) == ["dev-clean", "test-clean", "train-clean-100"]
     lines = trans_lines(tiny_corpus)
     flacs = {p.stem: p for p in ls.rglob("*.flac")}
-    assert set(lines) == set(flacs) and len(flacs) == 8 * 4 + 1 * 2 + 2 * 2
+    assert set(lines) == set(flacs) and len(flacs) == sum(n * k for n, k in (
+        (T.train_speakers, T.train_utts_per_speaker), (T.dev_speakers, T.dev_utts_per_speaker),
+        (T.test_speakers, T.test_utts_per_speaker)))
     for utt, (chapter_dir, text) in lines.items():
         spk, chapter, _ = utt.split("-")
         assert chapter_dir.name == chapter and chapter_dir.parent.name == spk
@@ -41,7 +45,7 @@ def test_librispeech_layout(tiny_corpus):
         info = sf.info(str(flacs[utt]))
         assert info.samplerate == 16000 and info.channels == 1 and info.format == "FLAC"
     speakers = {part: {p.name for p in (ls / part).iterdir()} for part in ("train-clean-100", "dev-clean", "test-clean")}
-    assert len(speakers["train-clean-100"]) == 8 and len(speakers["test-clean"]) == 2
+    assert len(speakers["train-clean-100"]) == T.train_speakers and len(speakers["test-clean"]) == T.test_speakers
     assert not speakers["test-clean"] & (speakers["train-clean-100"] | speakers["dev-clean"])  # held out
     assert "SUBSET" in (ls / "SPEAKERS.TXT").read_text()
 
@@ -50,7 +54,7 @@ def test_librilight_layout(tiny_corpus):
     ll = tiny_corpus / "librilight"
     assert sorted(p.name for p in ll.iterdir()) == ["large", "medium", "small"]
     flacs = sorted(ll.rglob("*.flac"))
-    assert len(flacs) == 3
+    assert len(flacs) == sum(T.unlabeled_speakers) * T.unlabeled_files_per_speaker
     for flac in flacs:
         meta = json.loads(flac.with_suffix(".json").read_text())
         subset, speaker, book = flac.relative_to(ll).parts[:3]
@@ -140,10 +144,10 @@ def test_deterministic_whatever_the_number_of_jobs(tiny_corpus, tmp_path):
 
 def test_rebuild_replaces_the_corpus_and_refuses_foreign_data(tmp_path):
     from dataclasses import replace
-    small = replace(TINY_CONFIG, train_speakers=8, train_utts_per_speaker=1, unlabeled_sentences_per_file=1)
+    small = replace(TINY_CONFIG, train_utts_per_speaker=1, unlabeled_sentences_per_file=1)
     build_mini_corpus(tmp_path / "c", TINY_CONFIG, num_jobs=2)
     build_mini_corpus(tmp_path / "c", small, num_jobs=2)  # smaller: no stale files may survive
-    assert len(list((tmp_path / "c" / "LibriSpeech" / "train-clean-100").rglob("*.flac"))) == 8
+    assert len(list((tmp_path / "c" / "LibriSpeech" / "train-clean-100").rglob("*.flac"))) == small.train_speakers
     assert not (tmp_path / "c" / ".build").exists()
     foreign = tmp_path / "user_data"
     (foreign / "LibriSpeech").mkdir(parents=True)

@@ -3,7 +3,11 @@ import numpy as np
 import soundfile as sf
 from lhotse import load_manifest
 
+import pytest
+
 from conftest import recipe_dirs, run_recipe
+
+pytestmark = pytest.mark.e2e  # runs run.sh / the stage scripts on the tiny corpus
 
 SPEAKERS = ("amy", "bob", "cat")
 

@@ -9,6 +9,8 @@ import pytest
 from conftest import REPO, recipe_dirs, run_recipe
 from valle.corpus.mini.config import MiniCorpusConfig
 
+pytestmark = pytest.mark.e2e  # runs run.sh / the stage scripts on the tiny corpus
+
 
 def mtimes(directory):
     return {p.name: p.stat().st_mtime_ns for p in directory.iterdir() if p.is_file()}

@@ -6,6 +6,8 @@ from lhotse import CutSet
 
 from conftest import recipe_dirs, run_recipe  # noqa: F401  (aligned_recipe: a conftest fixture)
 
+pytestmark = pytest.mark.e2e  # runs run.sh / the stage scripts on the tiny corpus
+
 def test_lang_dir_is_complete(aligned_recipe):
     tmp = aligned_recipe[0]
     lang = tmp / "data" / "lang"

@@ -11,6 +11,8 @@ import torch
 from conftest import recipe_dirs, run_recipe
 from valle.train import checkpoint as ckpt
 
+pytestmark = pytest.mark.e2e  # runs run.sh / the stage scripts on the tiny corpus
+
 TRAIN_CONF = """
 model_config=tiny
 num_steps=6

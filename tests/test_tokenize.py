@@ -10,7 +10,7 @@ from lhotse import CutSet, Recording, load_manifest
 from lhotse.cut import MonoCut
 from lhotse.features.io import close_cached_file_handles
 
-from conftest import recipe_dirs, run_recipe
+from conftest import TINY_CONFIG, recipe_dirs, run_recipe
 from valle.codec.encodec import HOP_LENGTH, SAMPLE_RATE, load_codec
 from valle.codec.tokenize import (TokenizeConfig, load_cut_audio, plan_shards, tokenize_parts, validate_part,
                                   batches_by_duration)
@@ -167,5 +167,5 @@ def test_run_sh_stage_4(tmp_path, tiny_conf):
     summary = {s["part"]: s for s in json.loads((tokens / "summary.json").read_text())}
     assert set(summary) == {"train-clean-100", "small", "medium", "large", "dev-clean", "test-clean"}
     assert all(s["bad_arrays"] == [] and s["validated"] == s["cuts"] for s in summary.values())
-    assert summary["train-clean-100"]["cuts"] == 32
+    assert summary["train-clean-100"]["cuts"] == TINY_CONFIG.train_speakers * TINY_CONFIG.train_utts_per_speaker
     assert "Stage 4 already done" in run_recipe("--stage", 4, "--stop-stage", 4, *common).stdout

@@ -90,6 +90,7 @@ def test_utterance_metrics_and_summary():
     assert g["eos_failure_rate"] is None and g["wer"] == 12.5 and g["similarity"] == pytest.approx(0.6)
 
 
+@pytest.mark.e2e
 def test_phone_recognizer_hears_the_test_speakers(aligned_recipe):
     """The stage-3 DNN-HMM with a phone bigram recognizes held-out speech better than chance, and noise of
     the same length far worse."""

@@ -8,18 +8,26 @@ default), and so is a value that does not parse.
 
     python -m valle.conf check NAME=VALUE ...               # exit 1 naming unknown names / bad values
     python -m valle.conf options [--model ar] GROUP NAME=VALUE ...   # the group's options, NUL-separated
-    python -m valle.conf table                              # every setting, as the README's table
+    python -m valle.conf table [--write README.md]          # every setting, as the README's table
 
-The recipe-level names run.sh itself reads (corpora, parts, ...) are listed by run.sh and passed to
-``check`` with ``--also``.
+Besides the stages' settings, a conf sets the recipe's layout, which run.sh reads itself: RECIPE_NAMES
+and, for each corpus in ``corpora``, ``<corpus>_dir``, ``<corpus>_parts`` and ``<corpus>_prepare``.
 """
 import argparse
 import difflib
 import importlib
 import sys
+from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from valle.utils.io import write_text_atomic
 from valle.utils.settings import Setting, format_value, parse_value, settings_of
+
+
+# Read by run.sh itself (see egs/template/conf.sh): which corpora, and the role of each part.
+RECIPE_NAMES = ("corpus_source", "corpora", "labeled_train_parts", "unlabeled_parts", "dev_parts", "test_parts",
+                "tts_train_parts", "train_nproc")
+CORPUS_FIELDS = ("dir", "parts", "prepare")   # <corpus>_dir, <corpus>_parts, <corpus>_prepare
 
 
 class Group(NamedTuple):
@@ -69,9 +77,14 @@ def parse_pairs(pairs: Sequence[str]) -> Dict[str, str]:
     return out
 
 
-def check(values: Dict[str, str], also: Sequence[str] = ()) -> List[str]:
-    """Problems with a conf's settings: unknown names (with the nearest known ones) and unparsable values."""
+def recipe_names(corpora: Sequence[str]) -> List[str]:
+    return list(RECIPE_NAMES) + [f"{c}_{f}" for c in corpora for f in CORPUS_FIELDS]
+
+
+def check(values: Dict[str, str]) -> List[str]:
+    """Problems with a conf's variables: unknown names (with the nearest known ones) and unparsable values."""
     known = known_settings()
+    also = recipe_names(values.get("corpora", "").split())
     problems = []
     for name, text in values.items():
         if name in also:
@@ -109,6 +122,20 @@ def options(group: str, values: Dict[str, str], variant: Optional[str] = None) -
     return out
 
 
+TABLE_BEGIN = "<!-- settings table: python -m valle.conf table --write README.md -->"
+TABLE_END = "<!-- end of settings table -->"
+
+
+def write_table(path: Path) -> None:
+    """Replace the text between TABLE_BEGIN and TABLE_END in ``path`` with the current table."""
+    text = Path(path).read_text(encoding="utf-8")
+    if TABLE_BEGIN not in text or TABLE_END not in text:
+        raise ValueError(f"{path}: no '{TABLE_BEGIN}' ... '{TABLE_END}' block")
+    head, rest = text.split(TABLE_BEGIN, 1)
+    tail = rest.split(TABLE_END, 1)[1]
+    write_text_atomic(path, head + TABLE_BEGIN + "\n" + table() + TABLE_END + tail)
+
+
 def table() -> str:
     """Markdown: every setting with its stage, default and meaning."""
     rows = ["| setting | default | stage | meaning |", "|---|---|---|---|"]
@@ -125,20 +152,23 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check")
-    c.add_argument("--also", default="", help="space-separated names that are known elsewhere (run.sh's own)")
     c.add_argument("pairs", nargs="*")
     o = sub.add_parser("options")
     o.add_argument("group", choices=sorted(GROUPS))
     o.add_argument("--model", default=None, help="variant (training: ar or nar)")
     o.add_argument("pairs", nargs="*")
-    sub.add_parser("table")
+    t = sub.add_parser("table")
+    t.add_argument("--write", type=Path, default=None, help="update the table block of this file (README.md)")
     args = p.parse_args(argv)
     if args.cmd == "table":
-        sys.stdout.write(table())
+        if args.write:
+            write_table(args.write)
+        else:
+            sys.stdout.write(table())
         return 0
     values = parse_pairs(args.pairs)
     if args.cmd == "check":
-        problems = check(values, args.also.split())
+        problems = check(values)
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0

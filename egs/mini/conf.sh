@@ -38,7 +38,8 @@ max_batch=40                    # seconds of cropped audio per batch and process
 num_buckets=6
 crop_min=4
 crop_max=12
-train_dtype=bfloat16            # 1.3-2x faster than float32 on CPUs with avx512_bf16 (bench/train_speed.py)
+train_dtype=auto                # bfloat16 on CPUs with AVX-512 BF16/AMX (1.3-2x faster, bench/train_speed.py),
+                                # float32 elsewhere (bf16 is emulated there: 30x slower on an AVX2 CPU)
 valid_interval=25
 save_interval=25
 log_interval=10

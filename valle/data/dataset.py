@@ -15,6 +15,7 @@ segment) whose ``tts_phone`` alignment gives the phone sequence with times on th
   worker and after a resume, without any RNG state to save.
 """
 import dataclasses
+import logging
 import math
 import random
 from collections import Counter
@@ -29,6 +30,7 @@ from lhotse.dataset.sampling.base import TimeConstraint
 
 from valle.constants import CODEC_FRAME_RATE as FRAME_RATE
 from valle.models.config import text_vocab_size
+from valle.utils.io import atomic_path
 
 
 @dataclass(frozen=True)
@@ -218,3 +220,17 @@ class ValleDataset(torch.utils.data.Dataset):
                 "prompt": prompt, "prompt_lens": prompt_lens,
                 "stages": torch.tensor([e["stage"] for e in examples]),
                 "cut_ids": [c.id for c in cuts]}
+
+
+def write_training_cuts(aligned: Sequence[Path], tokens: Sequence[Path], out: Path, name: str) -> None:
+    """The joined training cuts of ``load_training_cuts``, written to ``out``; ``name`` (train/valid) for messages."""
+    missing = [str(p) for p in [*aligned, *tokens] if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"expected {missing} (stage 3 writes aligned/, stage 4 tokens/)")
+    cuts, stats = load_training_cuts(aligned, tokens)
+    left_out = {k: v for k, v in stats.items() if k != "kept"}
+    logging.info(f"{name} data: {stats['kept']} examples; left out: {left_out or 'none'}")
+    if stats["kept"] == 0:
+        raise ValueError(f"no {name} examples: every cut lacked codes or alignments ({left_out})")
+    with atomic_path(out) as tmp:
+        cuts.to_file(tmp)

@@ -13,7 +13,7 @@ from typing import List, Optional
 from valle.models.config import CONFIGS
 from valle.utils.settings import setting
 
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
 @dataclass
@@ -39,7 +39,8 @@ class TrainConfig:
     crop_min: float = setting(10.0, "shortest training crop, seconds (paper: 10)")
     crop_max: float = setting(20.0, "longest training crop, seconds (paper: 20)")
     prompt_seconds: float = setting(3.0, "NAR acoustic prompt, seconds (paper: 3)")
-    dtype: str = setting("float32", "training precision (autocast; float16 with a loss scaler)", choices=DTYPES,
+    dtype: str = setting("float32", "training precision (autocast; float16 with a loss scaler; auto: bfloat16 where "
+                                    "the GPU or CPU computes in it, else float32)", choices=DTYPES,
                          name="train_dtype")
     device: str = setting("auto", "auto: cuda when there is a GPU", choices=("auto", "cpu", "cuda"),
                           name="train_device")
@@ -58,7 +59,7 @@ class TrainConfig:
         if self.model_type not in ("ar", "nar"):
             raise ValueError(f"--model must be ar or nar, got '{self.model_type}'")
         if self.dtype not in DTYPES:
-            raise ValueError(f"--train-dtype must be float32, bfloat16 or float16, got '{self.dtype}'")
+            raise ValueError(f"--train-dtype must be one of {', '.join(DTYPES)}, got '{self.dtype}'")
         if self.batch_unit not in ("seconds", "tokens"):
             raise ValueError(f"--batch-unit must be seconds or tokens, got '{self.batch_unit}'")
         if self.num_steps < 1 or self.warmup_steps < 0:
