@@ -155,6 +155,7 @@ def test_two_workers_give_the_same_codes_as_one(stage1, codec_path, tmp_path):
     assert one.keys() == two.keys() and all(np.array_equal(one[k], two[k]) for k in one)
 
 
+@pytest.mark.e2e
 def test_run_sh_stage_4(tmp_path, tiny_conf):
     common = ["--conf", tiny_conf, *recipe_dirs(tmp_path)]
     run_recipe("--stage", 0, "--stop-stage", 1, *common)

@@ -8,7 +8,7 @@ Imports nothing heavy: run.sh reads this module to turn a conf into options.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from valle.models.config import CONFIGS
 from valle.utils.settings import setting
@@ -31,6 +31,7 @@ class TrainConfig:
     warmup_steps: int = setting(32_000, "linear warm-up updates, then linear decay to 0 (paper: 32k)")
     peak_lr: float = setting(5e-4, "peak learning rate of AdamW (paper: 5e-4)")
     weight_decay: float = setting(0.01, "AdamW weight decay")
+    adam_betas: Tuple[float, ...] = setting((0.9, 0.999), "AdamW betas (PyTorch's; the paper gives none)")
     grad_clip: float = setting(1.0, "gradient norm clipping (after unscaling, before the step)")
     max_batch: float = setting(120.0, "per rank and batch: seconds of cropped audio (batch_unit=seconds) or tokens")
     batch_unit: str = setting("seconds", "what max_batch counts", choices=("seconds", "tokens"))

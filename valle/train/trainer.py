@@ -117,7 +117,7 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         else:
             self.ddp = self.model
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.peak_lr,
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.peak_lr, betas=tuple(cfg.adam_betas),
                                            weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                            lr_lambda(cfg.warmup_steps, cfg.num_steps))
