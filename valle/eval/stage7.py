@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -114,7 +114,6 @@ def evaluate(exp_dir: Path, data_dir: Path, out_dir: Path, test_parts: Sequence[
 
     from valle.eval.phone_recognition import PhoneRecognizer, tts_phones
     from valle.infer.synthesize import Synthesizer
-    from valle.text.normalize import to_transcript
 
     exp_dir, data_dir, out_dir = Path(exp_dir), Path(data_dir), Path(out_dir)
     test_parts, modes, dec = list(test_parts), list(cfg.modes), cfg.decode
@@ -141,48 +140,12 @@ def evaluate(exp_dir: Path, data_dir: Path, out_dir: Path, test_parts: Sequence[
     recognizer = PhoneRecognizer(data_dir / "lang", exp_dir / "align",
                                  [data_dir / "aligned" / f"cuts_{p}.jsonl.gz" for p in bigram_parts])
     refs = {it.id: tts_phones(synth.frontend.phones(it.text)) for it in items}
-    by_id = {it.id: it for it in items}
-    rows: Dict[str, List[dict]] = {}
-    failed: Dict[str, Dict[str, str]] = {}
+    rows, failed = {}, {}
     for system in ("ground_truth", "resynthesis") + tuple(modes):
-        gen = generated.get(system, {})
-        ok = [it for it in items if "error" not in gen.get(it.id, {})]
-        failed[system] = {k: v["error"] for k, v in gen.items() if "error" in v}
-        wavs = {it.id: out_dir / system / f"{it.id}.wav" for it in ok}
-        t0 = time.time()
-        audio = {it.id: load_16k(wavs[it.id]) for it in ok}
-        hyps, rec_failures = recognizer.recognize([(it.id, it.speaker, audio[it.id]) for it in ok])
-        logging.info("%s: phones recognized for %d wavs in %.1f s (%d failed)", system, len(hyps), time.time() - t0,
-                     len(rec_failures))
-        rows[system] = []
-        for it in ok:
-            seconds = len(audio[it.id]) / ASR_SAMPLE_RATE
-            row = utterance_metrics(refs[it.id], hyps.get(it.id), seconds, it.duration, gen.get(it.id, {}).get("hit_eos"))
-            rows[system].append({"id": it.id, "wav": str(wavs[it.id]), **row})
-
-    hooks = {"wer": "skipped: no asr_command (an external ASR; the paper used HuBERT-Large fine-tuned on "
-                    "LibriSpeech 960 h); see README", "similarity": "skipped: no sim_command (an external speaker "
-                    "model; the paper used WavLM-TDNN); see README"}
-    if cfg.asr_command:
-        for system, rs in rows.items():
-            hyp = run_list_command(cfg.asr_command, [f"{r['id']}\t{r['wav']}" for r in rs], "ASR")
-            for r in rs:
-                if r["id"] not in hyp:
-                    raise RuntimeError(f"ASR command gave no transcript for {r['id']}")
-                ref_words = by_id[r["id"]].text.split()
-                r["ref_words"] = len(ref_words)
-                r["word_errors"] = word_errors(ref_words, to_transcript(hyp[r["id"]]).split())
-        hooks["wer"] = f"computed with {cfg.asr_command!r}"
-    if cfg.sim_command:
-        for system, rs in rows.items():
-            sim = run_list_command(cfg.sim_command, [f"{r['id']}\t{r['wav']}\t{out_dir / 'prompts' / (r['id'] + '.wav')}"
-                                              for r in rs], "speaker similarity")
-            for r in rs:
-                if r["id"] not in sim:
-                    raise RuntimeError(f"speaker similarity command gave no score for {r['id']}")
-                r["similarity"] = float(sim[r["id"]])
-        hooks["similarity"] = f"computed with {cfg.sim_command!r}"
-
+        rows[system], failed[system] = score_system(recognizer, items, refs, generated.get(system, {}),
+                                                    out_dir / system)
+    hooks = {"wer": add_word_errors(rows, items, cfg.asr_command),
+             "similarity": add_similarity(rows, cfg.sim_command, out_dir / "prompts")}
     metrics = {
         "test_parts": test_parts, "utterances": len(items), "speakers": speakers,
         "left_out_no_prompt": skipped,
@@ -192,15 +155,71 @@ def evaluate(exp_dir: Path, data_dir: Path, out_dir: Path, test_parts: Sequence[
         "systems": {s: {**summarize_system(rs), "synthesis_failures": failed.get(s, {})} for s, rs in rows.items()},
         "hooks": hooks,
     }
+    write_results(out_dir, metrics, rows)
+    return metrics
+
+
+def score_system(recognizer, items: List[TestItem], refs: Dict[str, List[str]], generated: Dict[str, dict],
+                 wav_dir: Path) -> Tuple[List[dict], Dict[str, str]]:
+    """Per-utterance metrics of one system's wavs (``generated``: the synthesizer's outcome per id, empty for
+    the ceiling rows) -> (rows, {id: why it was not synthesized})."""
+    ok = [it for it in items if "error" not in generated.get(it.id, {})]
+    failed = {k: v["error"] for k, v in generated.items() if "error" in v}
+    t0 = time.time()
+    audio = {it.id: load_16k(wav_dir / f"{it.id}.wav") for it in ok}
+    hyps, rec_failures = recognizer.recognize([(it.id, it.speaker, audio[it.id]) for it in ok])
+    logging.info("%s: phones recognized for %d wavs in %.1f s (%d failed)", wav_dir.name, len(hyps), time.time() - t0,
+                 len(rec_failures))
+    rows = []
+    for it in ok:
+        seconds = len(audio[it.id]) / ASR_SAMPLE_RATE
+        row = utterance_metrics(refs[it.id], hyps.get(it.id), seconds, it.duration, generated.get(it.id, {}).get("hit_eos"))
+        rows.append({"id": it.id, "wav": str(wav_dir / f"{it.id}.wav"), **row})
+    return rows, failed
+
+
+def add_word_errors(rows: Dict[str, List[dict]], items: List[TestItem], asr_command: str) -> str:
+    """Word errors of every row from the external ASR (against the normalized transcript); -> what was done."""
+    from valle.text.normalize import to_transcript
+
+    if not asr_command:
+        return ("skipped: no asr_command (an external ASR; the paper used HuBERT-Large fine-tuned on LibriSpeech "
+                "960 h); see README")
+    text = {it.id: it.text for it in items}
+    for rs in rows.values():
+        hyp = run_list_command(asr_command, [f"{r['id']}\t{r['wav']}" for r in rs], "ASR")
+        for r in rs:
+            if r["id"] not in hyp:
+                raise RuntimeError(f"ASR command gave no transcript for {r['id']}")
+            ref_words = text[r["id"]].split()
+            r["ref_words"] = len(ref_words)
+            r["word_errors"] = word_errors(ref_words, to_transcript(hyp[r["id"]]).split())
+    return f"computed with {asr_command!r}"
+
+
+def add_similarity(rows: Dict[str, List[dict]], sim_command: str, prompt_dir: Path) -> str:
+    """Speaker similarity of every row to its prompt from the external model; -> what was done."""
+    if not sim_command:
+        return "skipped: no sim_command (an external speaker model; the paper used WavLM-TDNN); see README"
+    for rs in rows.values():
+        sim = run_list_command(sim_command, [f"{r['id']}\t{r['wav']}\t{prompt_dir / (r['id'] + '.wav')}" for r in rs],
+                               "speaker similarity")
+        for r in rs:
+            if r["id"] not in sim:
+                raise RuntimeError(f"speaker similarity command gave no score for {r['id']}")
+            r["similarity"] = float(sim[r["id"]])
+    return f"computed with {sim_command!r}"
+
+
+def write_results(out_dir: Path, metrics: dict, rows: Dict[str, List[dict]]) -> None:
+    """per_utterance.tsv, metrics.txt (the table) and metrics.json."""
     header = ["id", "system", "ref_phones", "phone_errors", "repetition", "hit_eos", "seconds", "duration_ratio",
               "hyp"]
     lines = ["\t".join(header)] + ["\t".join(str(r.get(h, system) if h != "system" else system) for h in header)
                                    for system, rs in rows.items() for r in rs]
     write_text_atomic(out_dir / "per_utterance.tsv", "\n".join(lines) + "\n")
-    table = format_table(metrics)
-    write_text_atomic(out_dir / "metrics.txt", table)
+    write_text_atomic(out_dir / "metrics.txt", format_table(metrics))
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    return metrics
 
 
 def format_table(metrics: dict) -> str:
