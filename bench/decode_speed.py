@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from valle.constants import CODEC_SAMPLE_RATE  # noqa: E402
+from valle.constants import CODEC_SAMPLE_RATE
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.sampling import SamplingConfig
 from valle.models.config import get_config
