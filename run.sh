@@ -63,7 +63,7 @@ dl_dir=${dl_dir:-$data_dir/download}
 vars_before=$(compgen -v)
 . "egs/$recipe/conf.sh"
 [ -z "$conf" ] || . "$conf"
-conf_names=$(comm -13 <(echo "$vars_before" | sort) <(compgen -v | sort) | grep -vx vars_before)
+conf_names=$(comm -13 <(echo "$vars_before" | sort) <(compgen -v | sort) | { grep -vx vars_before || true; })
 conf_pairs=()
 for n in $conf_names; do conf_pairs+=("$n=${!n}"); done
 unset vars_before conf_names
@@ -83,12 +83,18 @@ python -m valle.conf check "${conf_pairs[@]}" \
   || die "egs/$recipe/conf.sh${conf:+ + $conf}: fix the settings above (every setting: README, 'Settings')"
 # stage_opts GROUP [MODEL]: the conf's settings of GROUP as options of its stage script, in $opts.
 stage_opts() {
-  mapfile -d '' opts < <(python -m valle.conf options ${2:+--model "$2"} "$1" "${conf_pairs[@]}")
+  local f
+  f=$(mktemp)
+  python -m valle.conf options ${2:+--model "$2"} "$1" "${conf_pairs[@]}" > "$f" \
+    || { rm -f "$f"; die "could not turn the conf into options of stage group '$1'"; }
+  mapfile -d '' opts < "$f"
+  rm -f "$f"
 }
 
 mkdir -p "$exp_dir/log"
 log "recipe=$recipe stages $stage..$stop_stage nj=$nj force=$force"
 log "dl_dir=$dl_dir data_dir=$data_dir exp_dir=$exp_dir"
+log "conf (egs/$recipe/conf.sh${conf:+ + $conf}): ${conf_pairs[*]}"
 
 # corpus_var CORPUS FIELD: value of ${CORPUS}_${FIELD} from conf.sh (empty when unset).
 corpus_var() { local v="${1}_${2}"; echo "${!v:-}"; }

@@ -8,6 +8,7 @@ Outputs: <lang-dir>/{text/<part>.txt, lexicon.txt, phones.txt, words.txt, oov.tx
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 from valle.text.config import LangConfig
@@ -31,8 +32,12 @@ def get_args():
 def main():
     args = get_args()
     setup_logging(args.log_file)
-    transcripts = {part: read_transcripts(args.manifest_dir, part) for part in args.parts}
-    info = prepare_lang(transcripts, args.lang_dir, from_args(LangConfig, args), args.bpe_parts)
+    try:
+        transcripts = {part: read_transcripts(args.manifest_dir, part) for part in args.parts}
+        info = prepare_lang(transcripts, args.lang_dir, from_args(LangConfig, args), args.bpe_parts)
+    except (FileNotFoundError, ValueError) as e:
+        logging.error(str(e))
+        sys.exit(1)
     short = {k: v for k, v in info.items() if k != "bpe_phone_chars"}
     logging.info("lang directory %s: %s", args.lang_dir, json.dumps(short, ensure_ascii=False))
 
