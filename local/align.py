@@ -40,7 +40,7 @@ def main():
     try:
         summary = align_corpus(args.lang_dir, args.manifest_dir, args.exp_dir, args.aligned_dir, args.train_parts,
                                args.labeled_parts, args.unlabeled_parts, from_args(AlignConfig, args))
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
         logging.error(str(e))
         sys.exit(1)
     logging.info("stage 3 finished in %.1f s: %s", summary["total_s"], json.dumps(summary["parts"]))

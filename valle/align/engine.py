@@ -190,6 +190,6 @@ def get_engine(name: str = "auto", device: str = "cpu") -> AlignEngine:
         if ok:
             return K2Engine(device)
         if name == "k2":
-            raise RuntimeError(f"--engine k2 was asked for, but k2 cannot be imported ({why})")
+            raise RuntimeError(f"the k2 engine (align_engine=k2) was asked for, but k2 cannot be imported ({why})")
         logging.info("k2 is not available (%s); using Kaldi's decoders", why)
     return KaldiEngine()
