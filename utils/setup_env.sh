@@ -14,7 +14,9 @@ python=${PYTHON:-python3}
 say() { echo "$(date '+%Y-%m-%d %H:%M:%S') (setup_env.sh) $*" >&2; }
 
 # --- system packages: espeak-ng synthesizes the mini corpus and is phonemizer's backend.
-have_espeak() { command -v espeak-ng >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libespeak-ng\.so\.1'; }
+# grep reads all of ldconfig's output (no -q): with pipefail, grep -q quitting early can kill ldconfig with
+# SIGPIPE and fail the check at random (seen in CI-like runs: "espeak-ng still not usable after installing it").
+have_espeak() { command -v espeak-ng >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep 'libespeak-ng\.so\.1' >/dev/null; }
 if ! have_espeak; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing espeak-ng with apt-get"
