@@ -113,7 +113,7 @@ def help_entries(script: str) -> dict:
 
 @pytest.mark.parametrize("group", sorted(conf.GROUPS))
 def test_stage_script_help_lists_its_settings_with_their_defaults(group):
-    script = re.search(r"\((local/\S+\.py)\)", conf.GROUPS[group].stage).group(1)
+    script = conf.GROUPS[group].script
     entries = help_entries(script)
     for s in conf.group_settings(group):
         assert s.option in entries, f"{script} --help does not list {s.option}"

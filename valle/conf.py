@@ -33,18 +33,19 @@ CORPUS_FIELDS = ("dir", "parts", "prepare")   # <corpus>_dir, <corpus>_parts, <c
 class Group(NamedTuple):
     cls_path: str       # "module:Class"
     prefix: str         # prefix of every conf name of the group (the script's options have it too)
-    stage: str          # who reads it
+    stage: str          # which stage reads it
+    script: str         # the stage script whose options they are
     variants: Tuple[str, ...] = ()  # "<variant>_<name>" sets a name for one variant only (training: ar, nar)
 
 
 GROUPS: Dict[str, Group] = {
-    "mini": Group("valle.corpus.mini.config:MiniCorpusConfig", "mini_", "stage 0, egs/mini (local/make_mini_corpus.py)"),
-    "lang": Group("valle.text.config:LangConfig", "", "stage 2 (local/prepare_lang.py)"),
-    "align": Group("valle.align.config:AlignConfig", "", "stage 3 (local/align.py)"),
-    "codec": Group("valle.codec.config:CodecConfig", "codec_", "stage 4 (local/prepare_codec.py)"),
-    "tokenize": Group("valle.codec.config:TokenizeConfig", "codec_", "stage 4 (local/extract_codes.py)"),
-    "train": Group("valle.train.config:TrainConfig", "", "stages 5-6 (local/train.py)", ("ar", "nar")),
-    "eval": Group("valle.eval.config:EvalConfig", "", "stage 7 (local/evaluate_tts.py)"),
+    "mini": Group("valle.corpus.mini.config:MiniCorpusConfig", "mini_", "stage 0, egs/mini", "local/make_mini_corpus.py"),
+    "lang": Group("valle.text.config:LangConfig", "", "stage 2", "local/prepare_lang.py"),
+    "align": Group("valle.align.config:AlignConfig", "", "stage 3", "local/align.py"),
+    "codec": Group("valle.codec.config:CodecConfig", "codec_", "stage 4", "local/prepare_codec.py"),
+    "tokenize": Group("valle.codec.config:TokenizeConfig", "codec_", "stage 4", "local/extract_codes.py"),
+    "train": Group("valle.train.config:TrainConfig", "", "stages 5-6", "local/train.py", ("ar", "nar")),
+    "eval": Group("valle.eval.config:EvalConfig", "", "stage 7", "local/evaluate_tts.py"),
 }
 
 
@@ -144,7 +145,7 @@ def table() -> str:
         for s in group_settings(name):
             default = format_value(s.default)
             choices = " (" + " / ".join(map(str, s.choices)) + ")" if s.choices else ""
-            rows.append(f"| `{s.name}` | `{default}` | {g.stage.split(' (')[0]} | {s.help}{choices} |")
+            rows.append(f"| `{s.name}` | `{default}` | {g.stage} | {s.help}{choices} |")
     return "\n".join(rows) + "\n"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from valle.codec.config import CodecConfig, TokenizeConfig
-from valle.codec.encodec import Codec, fit_random_codec, load_codec
+from valle.codec.encodec import fit_random_codec, load_codec
 from valle.codec.tokenize import load_cut_audio, tokenize_parts, validate_part
 from valle.utils.io import write_text_atomic
 
@@ -18,7 +18,7 @@ RANDOM_CODEC_WARNING = (
     "torch hub cache) and redo stage 4 for real output.\n{banner}")
 
 
-def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path], cfg: CodecConfig = CodecConfig()) -> Codec:
+def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path], cfg: CodecConfig = CodecConfig()) -> None:
     """Real EnCodec weights (``checkpoint``, else the torch hub cache, else a download), or with none reachable a
     random-init EnCodec whose codebooks are fitted to the audio of ``fit_cuts``; saved to ``out`` with
     ``out.json`` saying where it came from. Reused when ``out`` was made from the same request."""
@@ -31,7 +31,7 @@ def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path]
         info = json.loads(info_path.read_text())
         if info.get("requested") == requested:
             logging.info(f"reusing {out} ({info['source']})")
-            return load_codec(out)
+            return
     codec = load_codec(checkpoint or None, cfg.bandwidth, allow_download=cfg.allow_download)
     if codec is None:
         if not fit_cuts:
@@ -51,7 +51,6 @@ def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path]
     codec.save(out)
     write_text_atomic(info_path, json.dumps({**asdict(codec.info), "requested": requested}, indent=1))
     logging.info(f"codec saved to {out}: {codec.info.source}, {codec.num_codebooks} codebooks")
-    return codec
 
 
 def extract_codes(manifest_dir: Path, parts: Sequence[str], codec_path: Path, out_dir: Path, num_jobs: int = 1,

@@ -6,6 +6,11 @@ from typing import Callable, Optional, Sequence
 AUDIO_EXTENSIONS = (".flac", ".wav", ".mp3", ".opus", ".ogg", ".m4a", ".sph")
 
 
+def iter_audio_files(directory: Path):
+    """Files under ``directory`` with an audio extension (what makes a part present, and what stage 1 audits)."""
+    return (p for p in Path(directory).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+
+
 class CorpusError(RuntimeError):
     """A corpus directory or part that cannot be used; the message names the path."""
 

@@ -9,16 +9,12 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from valle.corpus import librilight
-from valle.corpus.base import AUDIO_EXTENSIONS, CorpusError, DownloadError
+from valle.corpus.base import CorpusError, DownloadError, iter_audio_files
 from valle.corpus.known import KNOWN_CORPORA
 
 
-def _iter_audio_files(directory: Path):
-    return (p for p in Path(directory).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-
-
 def part_is_present(corpus_dir: Path, part: str) -> bool:
-    return any(_iter_audio_files(Path(corpus_dir) / part))
+    return any(iter_audio_files(Path(corpus_dir) / part))
 
 
 def download_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], base_url: Optional[str] = None) -> List[str]:

@@ -1,14 +1,9 @@
 """Stage 1: lhotse manifests of any corpus, audited and validated.
 
-Every corpus goes through the same two functions:
-
-* ``download_corpus``: fetch the missing parts with lhotse's downloaders. A part already present
-  is never downloaded again and never touched (lhotse's own downloaders delete a part directory
-  that lacks their ``.completed`` marker, which would destroy data a user placed there by hand).
-* ``prepare_corpus``: check the corpus directory, audit every audio file (unreadable, empty or
-  truncated files are skipped and listed with the reason), run the corpus's lhotse-style prepare
-  function on what is readable, fix and validate the manifests, build cuts, and write everything
-  atomically.
+``prepare_corpus`` checks the corpus directory, audits every audio file (unreadable, empty or truncated
+files are skipped and listed with the reason), runs the corpus's lhotse-style prepare function on what is
+readable, fixes and validates the manifests, builds cuts, and writes everything atomically. (Stage 0,
+fetching the parts, is valle/corpus/download.py.)
 
 A new corpus needs one prepare function with lhotse's signature
 ``prepare(corpus_dir, dataset_parts, output_dir=None, num_jobs=1) -> {part: {"recordings",
@@ -26,8 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import soundfile as sf
 from tqdm import tqdm
 
-from valle.corpus.base import CorpusError
-from valle.corpus.download import _iter_audio_files
+from valle.corpus.base import CorpusError, iter_audio_files
 from valle.corpus.known import KNOWN_CORPORA
 from valle.utils.io import atomic_path, write_text_atomic
 
@@ -118,7 +112,7 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
         raise CorpusError(f"no parts of {corpus} requested")
     files = []
     for part in parts:
-        part_files = sorted(_iter_audio_files(corpus_dir / part))
+        part_files = sorted(iter_audio_files(corpus_dir / part))
         if not part_files:
             raise CorpusError(f"{corpus}/{part}: no audio files under {corpus_dir / part}")
         files.extend(part_files)

@@ -36,8 +36,7 @@ class TextFrontend:
     def from_lang_dir(cls, lang_dir: Path, phone_ids: Dict[str, int]) -> "TextFrontend":
         """lang_dir: stage 2's output (lexicon.txt, lang_info.json); phone_ids: the model's phone table."""
         lang = LangDir(lang_dir)
-        lexicon = lang.lexicon
-        return cls(lexicon, lang.info["phone_set"], lang.info["g2p_languages"], phone_ids)
+        return cls(lang.lexicon, lang.info["phone_set"], lang.info["g2p_languages"], phone_ids)
 
     def phones(self, text: str) -> List[str]:
         if not text or not text.strip():
