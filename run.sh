@@ -19,12 +19,14 @@ dl_dir=""
 data_dir=""
 exp_dir=""
 conf=""
+cmd=""
 codec_checkpoint=""
 option_docs=(
   "recipe|recipe under egs/: mini, librispeech, libritts, or your own"
   "stage|first stage to run (0-7)"
   "stop_stage|last stage to run (0-7)"
-  "nj|number of parallel jobs"
+  "nj|number of parallel jobs: the pieces stages 3-4 split the data into, one job each"
+  "cmd|how jobs run (Kaldi's cmd.sh): utils/run.pl on this machine, or utils/slurm.pl [--mem 4G --time 4:00:00 ...] on a Slurm cluster (empty: the conf's cmd, else utils/run.pl)"
   "force|redo stages that are already done (their .done markers are ignored)"
   "dl_dir|corpus directory (empty: data/<recipe>/download); point it at data you already have"
   "data_dir|data artifacts (empty: data/<recipe>)"
@@ -60,6 +62,8 @@ dl_dir=${dl_dir:-$data_dir/download}
 [ -z "$conf" ] || [ -f "$conf" ] || die "--conf $conf: no such file"
 # The conf's settings: every variable the conf files define. Those of a stage are passed to it by name
 # (python -m valle.conf); a stage gets nothing else, so each default lives once, in the dataclass that uses it.
+cmd_arg=$cmd
+unset cmd
 vars_before=$(compgen -v)
 . "egs/$recipe/conf.sh"
 [ -z "$conf" ] || . "$conf"
@@ -75,6 +79,11 @@ done
 unlabeled_parts=${unlabeled_parts-}
 tts_train_parts=${tts_train_parts:-$labeled_train_parts $unlabeled_parts}  # the paper: LibriLight only
 train_nproc=${train_nproc:-1}
+cmd=${cmd_arg:-${cmd:-utils/run.pl}}   # --cmd wins over the conf
+case ${cmd%% *} in
+  utils/run.pl|utils/slurm.pl|*/run.pl|*/slurm.pl|*/queue.pl) ;;
+  *) die "cmd='$cmd': expected utils/run.pl or utils/slurm.pl [options] (Kaldi's launchers)" ;;
+esac
 
 utils/setup_env.sh
 . ./path.sh
@@ -92,7 +101,7 @@ stage_opts() {
 }
 
 mkdir -p "$exp_dir/log"
-log "recipe=$recipe stages $stage..$stop_stage nj=$nj force=$force"
+log "recipe=$recipe stages $stage..$stop_stage nj=$nj cmd=$cmd force=$force"
 log "dl_dir=$dl_dir data_dir=$data_dir exp_dir=$exp_dir"
 log "conf (egs/$recipe/conf.sh${conf:+ + $conf}): ${conf_pairs[*]}"
 
@@ -176,22 +185,29 @@ if run_stage 2; then
   fi
 fi
 if run_stage 3; then
-  log "Stage 3: hybrid DNN-HMM phone alignment into $data_dir/aligned (models under $exp_dir/align)"
+  log "Stage 3: hybrid DNN-HMM phone alignment into $data_dir/aligned (models under $exp_dir/align), $nj jobs"
   require_path "${markers[2]}" 2 "the lang directory"
   require_path "${markers[1]}" 1 "finished manifests"
   if stage_needed 3; then
-    rm -rf "$exp_dir/align"  # its steps resume within one run; a new run of the stage starts clean
+    # Its steps and jobs resume (a rerun redoes only what has no completion marker); --force starts over.
+    [ "$force" = true ] && rm -rf "$exp_dir/align"
     stage_opts align
     # shellcheck disable=SC2086
-    python local/align.py --lang-dir "$data_dir/lang" --manifest-dir "$data_dir/manifests" \
-      --exp-dir "$exp_dir/align" --aligned-dir "$data_dir/aligned" --train-parts $labeled_train_parts \
-      --labeled-parts $dev_parts $test_parts --unlabeled-parts $unlabeled_parts "${opts[@]}" \
-      --log-file "$exp_dir/log/stage3_align.log"
+    align=(python local/align.py --lang-dir "$data_dir/lang" --manifest-dir "$data_dir/manifests"
+           --exp-dir "$exp_dir/align" --aligned-dir "$data_dir/aligned" --train-parts $labeled_train_parts
+           --labeled-parts $dev_parts $test_parts --unlabeled-parts $unlabeled_parts --nj "$nj" "${opts[@]}")
+    log "stage 3: split into $nj pieces, features, GMM + DNN training, alignment; logs: $exp_dir/log/stage3_*.log"
+    # shellcheck disable=SC2086  # $cmd is a command line (Kaldi's convention)
+    $cmd "$exp_dir/log/stage3_split.log" "${align[@]}" --step split
+    $cmd JOB=1:"$nj" "$exp_dir/log/stage3_features.JOB.log" "${align[@]}" --step features --job JOB
+    $cmd "$exp_dir/log/stage3_train.log" "${align[@]}" --step train
+    $cmd JOB=1:"$nj" "$exp_dir/log/stage3_align.JOB.log" "${align[@]}" --step align --job JOB
+    "${align[@]}" --step combine --log-file "$exp_dir/log/stage3_combine.log"
     mark_done "${markers[3]}"
   fi
 fi
 if run_stage 4; then
-  log "Stage 4: EnCodec codes into $data_dir/tokens"
+  log "Stage 4: EnCodec codes into $data_dir/tokens, $nj jobs"
   require_path "${markers[1]}" 1 "finished manifests"
   if stage_needed 4; then
     tokens=$data_dir/tokens
@@ -199,13 +215,16 @@ if run_stage 4; then
     fit_cuts=()
     for p in $labeled_train_parts; do fit_cuts+=("$data_dir/manifests/cuts_$p.jsonl.gz"); done
     stage_opts codec
-    python local/prepare_codec.py --out "$tokens/codec.pt" --codec-checkpoint "$codec_checkpoint" \
-      --fit-cuts "${fit_cuts[@]}" --threads "$nj" "${opts[@]}" --log-file "$exp_dir/log/stage4_codec.log"
+    # shellcheck disable=SC2086
+    $cmd "$exp_dir/log/stage4_codec.log" python local/prepare_codec.py --out "$tokens/codec.pt" \
+      --codec-checkpoint "$codec_checkpoint" --fit-cuts "${fit_cuts[@]}" --threads "$nj" "${opts[@]}"
     stage_opts tokenize
     # shellcheck disable=SC2086
-    python local/extract_codes.py --manifest-dir "$data_dir/manifests" --codec "$tokens/codec.pt" \
-      --parts $labeled_train_parts $unlabeled_parts $dev_parts $test_parts --out-dir "$tokens" \
-      --nj "$nj" "${opts[@]}" --log-file "$exp_dir/log/stage4_codes.log"
+    codes=(python local/extract_codes.py --manifest-dir "$data_dir/manifests" --codec "$tokens/codec.pt"
+           --parts $labeled_train_parts $unlabeled_parts $dev_parts $test_parts --out-dir "$tokens" --nj "$nj" "${opts[@]}")
+    # shellcheck disable=SC2086
+    $cmd JOB=1:"$nj" "$exp_dir/log/stage4_codes.JOB.log" "${codes[@]}" --job JOB
+    "${codes[@]}" --step combine --log-file "$exp_dir/log/stage4_combine.log"
     mark_done "${markers[4]}"
   fi
 fi

@@ -20,7 +20,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from valle.align.config import AlignConfig  # noqa: E402
-from valle.align.pipeline import Aligner, phone_items, words_from_phones  # noqa: E402
+from valle.align import features as F  # noqa: E402
+from valle.align.engine import get_engine  # noqa: E402
+from valle.align.gmm import gmm_loglikes_all  # noqa: E402
+from valle.align.hybrid import HybridAsr  # noqa: E402
+from valle.align.phone_lm import estimate_bigram  # noqa: E402
+from valle.align.pipeline import force_align, iter_utterance_audio, normalized, phone_items, words_from_phones  # noqa: E402
+from valle.data.split import iter_cuts  # noqa: E402
+from valle.text.lang_dir import LangDir  # noqa: E402
 from valle.eval.alignment import (load_ground_truth, phone_boundary_errors, phone_error_rate,  # noqa: E402
                                   summarize, word_boundary_errors)
 from valle.text.lexicon import ipa_to_arpabet  # noqa: E402
@@ -43,22 +50,74 @@ def ref_mapper(lang_info: dict):
     return lambda p: " ".join(ipa_to_arpabet(p))
 
 
-def gmm_alignments(al: Aligner, part: str):
+class PartAligner:
+    """Stage 3's trained models applied to whole parts of mini in memory (a benchmark of a small corpus; stage 3
+    itself streams): the GMM-HMM, the DNN-HMM at 10 or 30 ms, and phone-bigram decoding."""
+
+    def __init__(self, lang_dir: Path, manifest_dir: Path, exp_dir: Path, engine: str):
+        self.lang, self.manifest_dir, self.exp_dir, self.engine_name = LangDir(lang_dir), manifest_dir, exp_dir, engine
+        self.asr = {ms: HybridAsr(self.lang, exp_dir, AlignConfig(engine=engine, dnn_frame_shift_ms=ms),
+                                  get_engine(engine)) for ms in (10, 30)}
+        self.engine = self.asr[10].engine
+        self._parts = {}
+
+    def part(self, part: str, labeled: bool):
+        """(utterances, cut ids, {kind: normalized features})."""
+        if part not in self._parts:
+            texts = self.lang.text(part) if labeled else {}
+            utts, cut_ids, raw = [], [], {"mfcc": {}, "fbank": {}}
+            for cut, uas in iter_utterance_audio(iter_cuts(self.manifest_dir / f"cuts_{part}.jsonl.gz"), part, False):
+                cut_ids.append(cut.id)
+                for ua in uas:
+                    u = ua.utt._replace(words=texts.get(ua.utt.id, "").split() if labeled else None)
+                    utts.append(u)
+                    raw["mfcc"][u.id], raw["fbank"][u.id] = F.mfcc(ua.samples), F.fbank(ua.samples)
+            self._parts[part] = (utts, cut_ids, {k: normalized(v, utts) for k, v in raw.items()})
+        return self._parts[part]
+
+    def gmm_align(self, part: str):
+        hmm, gmm, _ = self.asr[10].gmm_system()
+        utts, _, feats = self.part(part, True)
+        ok = [u for u in utts if u.words and all(w in self.lang.lexicon for w in u.words)]
+        lls = gmm_loglikes_all(gmm, hmm, feats["mfcc"], [u.id for u in ok], AlignConfig().gmm.acoustic_scale)
+        out = {}
+        for u in ok:
+            g = hmm.with_transition_probs(hmm.training_graph(u.words), 1.0, AlignConfig().gmm.self_loop_scale)
+            res = self.engine.align(g, lls[u.id], AlignConfig().beams, u.id)
+            if res.tids is not None:
+                out[u.id] = phone_items(hmm, res.tids, 1, u.duration)
+        return out
+
+    def dnn_align(self, part: str, shift: int):
+        """{utterance id: alignment} of a labeled part by the DNN-HMM at ``shift`` ms."""
+        asr, cfg = self.asr[shift], self.asr[shift].cfg
+        utts, _, feats = self.part(part, True)
+        beams = (*cfg.beams, cfg.retry_beam * cfg.last_retry_factor)
+        out = {}
+        for u in utts:
+            hmm, s, self_loop, ll = asr.align_loglikes(feats["fbank"][u.id])
+            r = force_align(u, ll, hmm, s, self_loop, asr.engine, beams, self.lang.lexicon)
+            if r.phones is not None:
+                out[u.id] = r
+        return out
+
+
+def gmm_alignments(al: PartAligner, part: str):
     return al.gmm_align(part)
 
 
-def dnn_alignments(al: Aligner, part: str, shift: int):
-    hmm, s, ali, _, _ = al.dnn_align(part, shift)
-    return {u.id: phone_items(hmm, ali[u.id], s, u.duration) for u in al.part_utts(part, True) if u.id in ali}
+def dnn_alignments(al: PartAligner, part: str, shift: int):
+    return {k: r.phones for k, r in al.dnn_align(part, shift).items()}
 
 
-def score(al: Aligner, gt: dict, parts, system, mapper) -> dict:
+def score(al: PartAligner, gt: dict, parts, system, mapper) -> dict:
     pe, we, n_utts, audio, secs = [], [], 0, 0.0, 0.0
     for part in parts:
+        al.part(part, True)  # features are not timed
         t0 = time.time()
         phones = system(al, part)
         secs += time.time() - t0
-        for u in al.part_utts(part, True):
+        for u in al.part(part, True)[0]:
             audio += u.duration
             if u.id not in phones:
                 continue
@@ -71,21 +130,25 @@ def score(al: Aligner, gt: dict, parts, system, mapper) -> dict:
     return {"utterances": n_utts, "phone": summarize(pe), "word": summarize(we), "x_real_time": audio / max(secs, 1e-9)}
 
 
-def unlabeled_per(al: Aligner, gt: dict, parts, mapper) -> dict:
-    _, _, ali, _, _ = al.dnn_align(al.train_parts[0], 10)
-    train_ali = list(ali.values())
+def unlabeled_per(al: PartAligner, gt: dict, train_part: str, parts, mapper) -> dict:
+    """PER of the unlabeled parts decoded as stage 3 does, with the bigram of the 10 ms DNN's train alignments."""
+    asr = al.asr[10]
+    hmm = asr.dnn_system(10).hmm
+    seqs = [[seg.phone for seg in hmm.segments_from_alignment(r.tids)] for r in al.dnn_align(train_part, 10).values()]
+    hclg = asr.phone_bigram_hclg(estimate_bigram(seqs, al.lang.phones, asr.cfg.bigram_add_k))
     pairs, audio, secs = [], 0.0, 0.0
     for part in parts:
+        utts, cut_ids, feats = al.part(part, False)
         t0 = time.time()
-        hmm, s, results, _ = al.decode_unlabeled(part, train_ali)
+        hmm, s, results, _ = asr.decode(hclg, utts, feats["fbank"])
         secs += time.time() - t0
         hyp = collections.defaultdict(list)
-        for u in sorted(al.part_utts(part, False), key=lambda u: (u.cut_id, u.start)):
+        for u in sorted(utts, key=lambda u: (u.cut_id, u.start)):
             audio += u.duration
             if u.id in results:
                 hyp[u.cut_id] += [p for p, _, _ in phone_items(hmm, results[u.id], s, u.duration)
                                   if p not in ("SIL", "SPN")]
-        for cut_id in al.cuts[part]:
+        for cut_id in cut_ids:
             ref = [q for p, *_ in gt[cut_id]["phones"] if p != "sil" for q in mapper(p).split()]
             pairs.append((ref, hyp.get(cut_id, [])))
     return {**phone_error_rate(pairs), "files": len(pairs), "x_real_time": audio / max(secs, 1e-9)}
@@ -103,8 +166,7 @@ def main():
         if not path.is_file():
             sys.exit(f"expected {path} to exist (the mini corpus's ground truth, made by stage 0)")
         gt.update(load_ground_truth(path))
-    al = Aligner(args.data_dir / "lang", args.data_dir / "manifests", args.exp_dir, AlignConfig(engine=args.engine))
-    al.train_parts = ["train-clean-100"]
+    al = PartAligner(args.data_dir / "lang", args.data_dir / "manifests", args.exp_dir, args.engine)
     mapper = ref_mapper(al.lang.info)
     parts = args.parts.split()
     rows = {
@@ -112,7 +174,7 @@ def main():
         "DNN-HMM (10 ms, GMM graphs)": score(al, gt, parts, lambda a, p: dnn_alignments(a, p, 10), mapper),
         "DNN-HMM (30 ms, paper)": score(al, gt, parts, lambda a, p: dnn_alignments(a, p, 30), mapper),
     }
-    per = unlabeled_per(al, gt, args.unlabeled_parts.split(), mapper)
+    per = unlabeled_per(al, gt, "train-clean-100", args.unlabeled_parts.split(), mapper)
     train = {k: json.loads((args.exp_dir / k / ".done").read_text()) for k in ("gmm", "dnn")}
     print(f"engine={al.engine.name} phone_set={al.lang.info['phone_set']} held-out parts: {' '.join(parts)}")
     hdr = f"{'system':30} {'utts':>5} {'ph med':>7} {'ph mean':>7} {'ph<20':>6} {'ph<50':>6} {'wd med':>7} {'wd mean':>7} {'wd<20':>6} {'wd<50':>6} {'xRT':>6}"

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Stage 4, step 2: EnCodec codes for every cut of the given parts, then a validation pass.
 
+Without --job: everything here (--nj worker processes). As split jobs (run.sh, through $cmd):
+  --job J --nj N      job J encodes every N-th shard of every part (those not done yet)
+  --step combine      then, once: the shards joined per part and validated
+
 Input:  --manifest-dir with cuts_<part>.jsonl.gz (stage 1), --codec data/<recipe>/tokens/codec.pt
 Output: --out-dir/<part>/shard_*.{h5,jsonl.gz,json} (codes: int16 [T, 8] per cut, custom field "codes"),
         --out-dir/cuts_<part>.jsonl.gz, --out-dir/summary.json (per part: counts, skipped cuts and
@@ -14,7 +18,8 @@ import sys
 from pathlib import Path
 
 from valle.codec.config import TokenizeConfig
-from valle.codec.stage import extract_codes, threads_per_job
+from valle.codec.stage import extract_codes, extract_codes_job
+from valle.utils.jobs import threads_per_job
 from valle.utils.logging import setup_logging
 from valle.utils.settings import add_settings, from_args
 
@@ -25,7 +30,10 @@ def get_args():
     p.add_argument("--parts", nargs="+", required=True)
     p.add_argument("--codec", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--nj", type=int, default=1, help="worker processes")
+    p.add_argument("--nj", type=int, default=1, help="jobs (worker processes without --job) [1]")
+    p.add_argument("--job", type=int, help="run job J of --nj only (1..--nj)")
+    p.add_argument("--step", choices=("all", "combine"), default="all",
+                   help="combine: join and validate the shards the jobs wrote [all]")
     p.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: cores / --nj)")
     p.add_argument("--log-file", default=None)
     add_settings(p, TokenizeConfig, prefix="codec_")
@@ -38,8 +46,12 @@ def main():
     cfg = dataclasses.replace(from_args(TokenizeConfig, args, prefix="codec_"),
                               threads=args.threads if args.threads > 0 else threads_per_job(args.nj))
     try:
-        summaries = extract_codes(args.manifest_dir, args.parts, args.codec, args.out_dir, args.nj, cfg)
-    except FileNotFoundError as e:
+        if args.job is not None:
+            extract_codes_job(args.manifest_dir, args.parts, args.codec, args.out_dir, args.job, args.nj, cfg)
+            return
+        summaries = extract_codes(args.manifest_dir, args.parts, args.codec, args.out_dir, args.nj, cfg,
+                                  combine_only=args.step == "combine")
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
         logging.error(str(e))
         sys.exit(1)
     if any(s["bad_arrays"] for s in summaries):

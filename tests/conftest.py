@@ -35,9 +35,9 @@ def tiny_conf(tmp_path) -> Path:
     return conf
 
 
-def run_recipe(*args, cwd=None, check=True, timeout=600) -> subprocess.CompletedProcess:
-    """Run ./run.sh with ``args``; stdout and stderr together in .stdout."""
-    env = dict(os.environ)
+def run_recipe(*args, cwd=None, check=True, timeout=600, env=None) -> subprocess.CompletedProcess:
+    """Run ./run.sh with ``args`` (in ``env``, default this process's); stdout and stderr together in .stdout."""
+    env = dict(env or os.environ)
     proc = subprocess.run([str(REPO / "run.sh"), *map(str, args)], cwd=cwd or REPO, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if check and proc.returncode != 0:

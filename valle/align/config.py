@@ -57,6 +57,10 @@ class AlignConfig:
     beam: float = setting(10.0, "forced-alignment beam (Kaldi's)", name="align_beam")
     retry_beam: float = setting(40.0, "retry beam when the first finds no path (Kaldi's)", name="align_retry_beam")
     last_retry_factor: float = 10.0  # a last resort, retry beam x this, for a weak model on a small corpus
+    max_train_utts: int = setting(10000, "utterances of the training parts that train the GMM and the DNN: a "
+                                         "random subset, the same for any --nj (Kaldi's subset_data_dir.sh); "
+                                         "their features are held in memory, about 0.4 MB per utterance",
+                                  name="align_max_train_utts")
     num_inspect: int = setting(3, "utterances per part written as TextGrid + PNG", name="align_num_inspect")
     engine: str = setting("auto", "FSA engine: auto (k2 when it imports, else Kaldi's decoders), kaldi, k2",
                           choices=("auto", "kaldi", "k2"), name="align_engine")

@@ -2,7 +2,7 @@
 likelihoods at either frame shift, and phone-bigram decoding. Used by stage 3's aligner and by stage 7's
 phone recognizer (which needs the models, not the corpus)."""
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -113,20 +113,31 @@ class HybridAsr:
 
     def decode(self, hclg, utts: Sequence[Utterance], fbank: Dict[str, torch.Tensor]) -> DecodeResult:
         """Best paths through ``hclg`` of normalized fbank features."""
-        hmm, s, loglikes = self.dnn_system(self.cfg.dnn_frame_shift_ms)
-        scale = self.cfg.decode_acoustic_scale * (1.0 if s > 1 else self.cfg.dnn_acoustic_scale_10ms)
+        hmm, s, _ = self.dnn_system(self.cfg.dnn_frame_shift_ms)
         results, failures = {}, {}
         for u in utts:
-            ll = loglikes(fbank[u.id], scale)
-            if len(ll) == 0:
-                failures[u.id] = "no frames"
-                continue
-            res = self.engine.decode(hclg, ll, hmm.tm, self.cfg.decode_beam, utt=u.id)
-            if res.tids is None:
-                failures[u.id] = res.reason
+            tids, reason = self.decode_one(hclg, fbank[u.id], u.id)
+            if tids is None:
+                failures[u.id] = reason
             else:
-                results[u.id] = res.tids
+                results[u.id] = tids
         return DecodeResult(hmm, s, results, failures)
+
+    def decode_one(self, hclg, fbank: torch.Tensor, utt: str = "") -> Tuple[Optional[List[int]], str]:
+        """(transition ids of the best path, '') of one utterance's normalized fbank, or (None, why not)."""
+        hmm, s, loglikes = self.dnn_system(self.cfg.dnn_frame_shift_ms)
+        scale = self.cfg.decode_acoustic_scale * (1.0 if s > 1 else self.cfg.dnn_acoustic_scale_10ms)
+        ll = loglikes(fbank, scale)
+        if len(ll) == 0:
+            return None, "no frames"
+        res = self.engine.decode(hclg, ll, hmm.tm, self.cfg.decode_beam, utt=utt)
+        return (None, res.reason) if res.tids is None else (res.tids, "")
+
+    def align_loglikes(self, fbank: torch.Tensor):
+        """(HMM, subsampling, self-loop scale, scaled log-likelihoods) for forced alignment at the configured shift."""
+        hmm, s, loglikes = self.dnn_system(self.cfg.dnn_frame_shift_ms)
+        scale = self.cfg.dnn_acoustic_scale if s > 1 else self.cfg.dnn_acoustic_scale_10ms
+        return hmm, s, self.self_loop_scale(s), loglikes(fbank, scale)
 
 
 @torch.no_grad()

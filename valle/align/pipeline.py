@@ -1,33 +1,20 @@
-"""Stage 3: hybrid DNN-HMM phone alignment, step by step (each step's artifacts under ``exp_dir``).
+"""Stage 3's building blocks, one utterance at a time: the utterances of a cut, their features and CMVN,
+forced alignment and decoding of one utterance, and the alignment tiers written into the cuts.
 
-  feats/    MFCC+deltas (GMM) and fbank (DNN) per supervision, per-speaker CMVN          (step a)
-  gmm/      monophone GMM-HMM: flat start, EM, splitting, re-alignment; alignments         (step b)
-  dnn/      TDNN on the GMM state alignments, 30 ms output, priors                        (step c)
-  ali/      DNN-HMM forced alignments of the labeled parts; failed_<part>.tsv             (step d)
-  decode/   phone bigram (ARPA) + HCLG; best paths of the unlabeled parts                  (step e)
-  inspect/  TextGrids and PNG plots of a few utterances                                   (step g)
-and the cuts with alignments (step f) under ``aligned_dir/cuts_<part>.jsonl.gz``.
+Everything here streams: nothing holds a part's features or cuts; ``valle.align.stage`` runs these over
+the pieces of a split manifest, one job per piece.
 """
-import collections
-import json
-import logging
-import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from valle.align import features as F
-from valle.align.config import AlignConfig
-from valle.align.dnn import save_dnn, train_dnn
-from valle.align.engine import AlignEngine, get_engine
-from valle.align.gmm import gmm_loglikes_all, train_gmm
+from valle.align.engine import AlignEngine
 from valle.align.hmm import HmmSystem
-from valle.align.hybrid import DecodeResult, HybridAsr, Utterance, make_hmm
-from valle.align.phone_lm import estimate_bigram, write_arpa
-from valle.text.lang_dir import LangDir
+from valle.align.hybrid import Utterance
 from valle.text.lexicon import SIL
 from valle.utils.audio import load_mono
 from valle.utils.io import atomic_path, write_text_atomic
@@ -41,20 +28,11 @@ def boundary_time(frame: int, subsampling: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- data
-def load_utterances(manifest_dir: Path, part: str, texts: Optional[Dict[str, str]]) -> Tuple[list, dict]:
-    """Supervisions of ``cuts_<part>`` as utterances; with ``texts`` (lang/text/<part>.txt) words attach."""
-    from lhotse import CutSet
-
-    cuts = CutSet.from_file(Path(manifest_dir) / f"cuts_{part}.jsonl.gz")
-    utts, cut_map = [], {}
-    for cut in cuts:
-        cut_map[cut.id] = cut
-        for sup in cut.supervisions:
-            words = None
-            if texts is not None:
-                words = texts.get(sup.id, "").split()
-            utts.append(Utterance(sup.id, part, sup.speaker or cut.id, cut.id, sup.start, sup.duration, words))
-    return utts, cut_map
+def cut_utterances(cut, part: str, labeled: bool) -> List[Utterance]:
+    """The supervisions of ``cut`` as utterances. Labeled parts: the words are the supervision's text, which
+    stage 3's split step has replaced by stage 2's normalized transcript ('' when stage 2 has none)."""
+    return [Utterance(sup.id, part, sup.speaker or cut.id, cut.id, sup.start, sup.duration,
+                      (sup.text or "").split() if labeled else None) for sup in cut.supervisions]
 
 
 def utterance_samples(audio: np.ndarray, u: Utterance, cut) -> np.ndarray:
@@ -63,31 +41,77 @@ def utterance_samples(audio: np.ndarray, u: Utterance, cut) -> np.ndarray:
     return audio[max(0, a): a + int(round(u.duration * F.SAMPLE_RATE))]
 
 
-def compute_features(utts: List[Utterance], cut_map: dict, out_path: Path) -> None:
-    """Raw MFCC+deltas and fbank per utterance into one HDF5 file (datasets mfcc/<id>, fbank/<id>)."""
-    import h5py
-    from tqdm import tqdm
-
-    by_cut = collections.defaultdict(list)
-    for u in utts:
-        by_cut[u.cut_id].append(u)
-    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
-        for cut_id, us in tqdm(by_cut.items(), desc=f"features {out_path.stem}", mininterval=5):
-            audio = load_mono(cut_map[cut_id], F.SAMPLE_RATE)
-            for u in us:
-                seg = utterance_samples(audio, u, cut_map[cut_id])
-                h5.create_dataset(f"mfcc/{u.id}", data=F.mfcc(seg))
-                h5.create_dataset(f"fbank/{u.id}", data=F.fbank(seg))
+class UtteranceAudio(NamedTuple):
+    utt: Utterance
+    samples: Optional[np.ndarray]   # None when the cut's audio could not be read
+    error: str                      # why not
 
 
-def read_features(path: Path, kind: str, utts: List[Utterance]) -> Dict[str, np.ndarray]:
-    import h5py
+def iter_utterance_audio(cuts: Iterable, part: str, labeled: bool) -> Iterator[Tuple[object, List[UtteranceAudio]]]:
+    """(cut, its utterances with their 16 kHz samples), one cut's audio in memory at a time. A cut whose audio
+    cannot be read yields its utterances with the reason, so that they are counted as failures."""
+    for cut in cuts:
+        utts = cut_utterances(cut, part, labeled)
+        try:
+            audio = load_mono(cut, F.SAMPLE_RATE)
+        except Exception as e:  # lhotse wraps decoder errors in several exception types
+            reason = f"cannot load audio: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            yield cut, [UtteranceAudio(u, None, reason) for u in utts]
+            continue
+        yield cut, [UtteranceAudio(u, utterance_samples(audio, u, cut), "") for u in utts]
 
-    with h5py.File(path, "r") as h5:
-        return {u.id: h5[f"{kind}/{u.id}"][()] for u in utts}
+
+class CmvnAccumulator:
+    """Per-speaker sums of one feature kind (Kaldi's compute-cmvn-stats --spk2utt), saved as .npz (no pickle)."""
+
+    def __init__(self):
+        self.stats: Dict[str, list] = {}
+
+    def add(self, spk: str, feats: np.ndarray) -> None:
+        a = self.stats.setdefault(spk, [0.0, 0.0, 0])
+        a[0] = a[0] + feats.sum(0, dtype=np.float64)
+        a[1] = a[1] + np.square(feats, dtype=np.float64).sum(0)
+        a[2] += len(feats)
+
+    def cmvn(self) -> F.Cmvn:
+        return F.Cmvn({spk: (s, ss, n) for spk, (s, ss, n) in self.stats.items()})
+
+
+def save_cmvn(path: Path, accs: Dict[str, CmvnAccumulator]) -> None:
+    """{kind: accumulator} into one .npz: speakers, and per kind the sums, sums of squares and frame counts."""
+    speakers = sorted({s for a in accs.values() for s in a.stats})
+    arrays = {"speakers": np.asarray(speakers, dtype=str)}
+    for kind, acc in accs.items():
+        dim = len(next(iter(acc.stats.values()))[0]) if acc.stats else 0
+        sums, sqs, frames = np.zeros((len(speakers), dim)), np.zeros((len(speakers), dim)), np.zeros(len(speakers))
+        for i, spk in enumerate(speakers):
+            if spk in acc.stats:
+                sums[i], sqs[i], frames[i] = acc.stats[spk]
+        arrays.update({f"{kind}_sum": sums, f"{kind}_sumsq": sqs, f"{kind}_frames": frames})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def load_cmvn(paths: Iterable[Path], kind: str) -> F.Cmvn:
+    """The ``kind`` statistics of several .npz files (each speaker's sums added up)."""
+    stats: Dict[str, tuple] = {}
+    for path in paths:
+        with np.load(path, allow_pickle=False) as z:
+            for i, spk in enumerate(z["speakers"]):
+                n = int(z[f"{kind}_frames"][i])
+                if n == 0:
+                    continue
+                s, ss = z[f"{kind}_sum"][i], z[f"{kind}_sumsq"][i]
+                if spk in stats:
+                    s0, ss0, n0 = stats[spk]
+                    s, ss, n = s0 + s, ss0 + ss, n0 + n
+                stats[str(spk)] = (s, ss, n)
+    return F.Cmvn(stats)
 
 
 def normalized(feats: Dict[str, np.ndarray], utts: List[Utterance]) -> Dict[str, torch.Tensor]:
+    """Features normalized with per-speaker statistics over the given utterances (stage 7's recognizer)."""
     spk = {u.id: u.speaker for u in utts}
     cmvn = F.Cmvn.estimate((spk[k], v) for k, v in feats.items())
     return {k: torch.from_numpy(cmvn.apply(spk[k], v)) for k, v in feats.items()}
@@ -138,170 +162,34 @@ def collapse_repeats(items: List[Tuple[str, float, float]]) -> List[Tuple[str, f
     return out
 
 
-# ------------------------------------------------------------------------------------------- the steps
-class AlignResult(NamedTuple):
-    hmm: HmmSystem
-    subsampling: int
-    alignments: Dict[str, List[int]]   # utterance id -> transition ids
-    failures: Dict[str, str]           # utterance id -> reason
-    retried: int                       # utterances that needed a wider beam
+class UtteranceAlignment(NamedTuple):
+    phones: Optional[List[Tuple[str, float, float]]]   # None on failure
+    words: Optional[List[Tuple[str, float, float]]]    # labeled utterances only
+    tids: Optional[List[int]]
+    retried: bool
+    reason: str
 
 
-class Aligner:
-    """The steps of stage 3 over a corpus's parts (features, GMM, DNN, alignment, decoding), each resuming
-    from its artifacts under ``exp_dir``; the trained models are ``self.asr``."""
-
-    def __init__(self, lang_dir: Path, manifest_dir: Path, exp_dir: Path, cfg: AlignConfig = AlignConfig()):
-        self.lang = LangDir(lang_dir)
-        self.manifest_dir, self.exp_dir, self.cfg = Path(manifest_dir), Path(exp_dir), cfg
-        self.engine: AlignEngine = get_engine(cfg.engine)
-        logging.info("FSA engine: %s", self.engine.name)
-        self.asr = HybridAsr(self.lang, self.exp_dir, cfg, self.engine)
-        self.utts: Dict[str, List[Utterance]] = {}
-        self.cuts: Dict[str, dict] = {}
-        self._hclg = None  # the phone-bigram HCLG, built at the first unlabeled part
-
-    def part_utts(self, part: str, labeled: bool) -> List[Utterance]:
-        if part not in self.utts:
-            texts = self.lang.text(part) if labeled else None
-            self.utts[part], self.cuts[part] = load_utterances(self.manifest_dir, part, texts)
-        return self.utts[part]
-
-    # a. features
-    def features_path(self, part: str, labeled: bool) -> Path:
-        """The part's raw MFCC + fbank file, computed on first use."""
-        path = self.exp_dir / "feats" / f"{part}.h5"
-        if not path.is_file():
-            t0 = time.time()
-            utts = self.part_utts(part, labeled)
-            compute_features(utts, self.cuts[part], path)
-            secs = sum(u.duration for u in utts)
-            logging.info("features %s: %d utterances, %.1f min of audio in %.1f s", part, len(utts), secs / 60,
-                         time.time() - t0)
-        return path
-
-    def normalized_features(self, part: str, labeled: bool, kind: str) -> Dict[str, torch.Tensor]:
-        utts = self.part_utts(part, labeled)
-        return normalized(read_features(self.features_path(part, labeled), kind, utts), utts)
-
-    def graphs(self, hmm: HmmSystem, utts: List[Utterance]) -> Tuple[dict, dict]:
-        graphs, failures = {}, {}
-        for u in utts:
-            if not u.words:
-                failures[u.id] = "empty transcript"
-                continue
-            try:
-                graphs[u.id] = hmm.training_graph(u.words)
-            except KeyError as e:
-                failures[u.id] = f"transcript mismatch: {e.args[0]}"
-        return graphs, failures
-
-    # b. GMM
-    def train_gmm(self, train_parts: Sequence[str]) -> None:
-        out = self.exp_dir / "gmm"
-        if (out / ".done").is_file():
-            return
-        t0 = time.time()
-        hmm = make_hmm(self.lang, "3state")
-        feats, graphs, failures = {}, {}, {}
-        for part in train_parts:
-            feats.update(self.normalized_features(part, True, "mfcc"))
-            g, f = self.graphs(hmm, self.part_utts(part, True))
-            graphs.update(g)
-            failures.update(f)
-        gmm, alignments, fail2, rows = train_gmm(hmm, feats, graphs, self.engine, self.cfg.gmm, self.cfg.beams)
-        failures.update(fail2)
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / "final.pt") as tmp:
-            torch.save({"gmm": gmm.state_dict(), "alignments": alignments, "failures": failures, "log": rows}, tmp)
-        write_failures(out / "failed_train.tsv", failures)
-        secs = sum(len(v) for v in feats.values()) * F.FRAME_SHIFT
-        logging.info("GMM trained on %d utterances (%.1f min) in %.1f s; %d failed", len(alignments), secs / 60,
-                     time.time() - t0, len(failures))
-        (out / ".done").write_text(json.dumps({"seconds": time.time() - t0, "audio_seconds": secs}) + "\n")
-
-    def gmm_align(self, part: str) -> Dict[str, List[Tuple[str, float, float]]]:
-        """GMM forced alignment of a labeled part (phones with times), for comparison with the DNN."""
-        hmm, gmm, _ = self.asr.gmm_system()
-        utts = self.part_utts(part, True)
-        feats = self.normalized_features(part, True, "mfcc")
-        graphs, _ = self.graphs(hmm, utts)
-        lls = gmm_loglikes_all(gmm, hmm, feats, [u.id for u in utts if u.id in graphs], self.cfg.gmm.acoustic_scale)
-        out = {}
-        for u in utts:
-            if u.id not in graphs:
-                continue
-            g = hmm.with_transition_probs(graphs[u.id], 1.0, self.cfg.gmm.self_loop_scale)
-            res = self.engine.align(g, lls[u.id], self.cfg.beams, u.id)
-            if res.tids is not None:
-                out[u.id] = phone_items(hmm, res.tids, 1, u.duration)
-        return out
-
-    # c. DNN
-    def train_dnn(self, train_parts: Sequence[str]) -> None:
-        """The DNN learns the GMM's HMM-state (pdf) alignments: one label per 30 ms output frame."""
-        out = self.exp_dir / "dnn"
-        if (out / ".done").is_file():
-            return
-        t0 = time.time()
-        gmm_hmm, _, ckpt = self.asr.gmm_system()
-        items = {}
-        for part in train_parts:
-            fb = self.normalized_features(part, True, "fbank")
-            for uid, tids in ckpt["alignments"].items():
-                if uid in fb:
-                    pdfs = gmm_hmm.pdfs_from_alignment(tids)
-                    n = min(len(pdfs), len(fb[uid]))
-                    items[uid] = (fb[uid][:n], pdfs[:n])
-        valid = sorted(items)[::20]  # 5 % held out for the frame accuracy printed per epoch
-        model, log_priors, history = train_dnn(items, gmm_hmm.num_pdfs, self.cfg.dnn, valid)
-        out.mkdir(parents=True, exist_ok=True)
-        save_dnn(out / "final.pt", model, log_priors, {"history": history})
-        (out / ".done").write_text(json.dumps({"seconds": time.time() - t0, "history": history[-1]}) + "\n")
-        logging.info("DNN trained in %.1f s", time.time() - t0)
-
-    # d. DNN-HMM forced alignment
-    def dnn_align(self, part: str, frame_shift_ms: Optional[int] = None) -> AlignResult:
-        """Forced alignment of a labeled part at ``frame_shift_ms`` (default: the configured one)."""
-        hmm, s, loglikes = self.asr.dnn_system(frame_shift_ms or self.cfg.dnn_frame_shift_ms)
-        utts = self.part_utts(part, True)
-        fb = self.normalized_features(part, True, "fbank")
-        graphs, failures = self.graphs(hmm, utts)
-        scale = self.cfg.dnn_acoustic_scale if s > 1 else self.cfg.dnn_acoustic_scale_10ms
-        self_loop = self.asr.self_loop_scale(s)
-        # Kaldi's beam and retry beam, then a last resort wide enough for a weak model (small corpora).
-        beams = (*self.cfg.beams, self.cfg.retry_beam * self.cfg.last_retry_factor)
-        alignments, retried = {}, 0
-        for u in utts:
-            if u.id not in graphs:
-                continue
-            ll = loglikes(fb[u.id], scale)
-            g = hmm.with_transition_probs(graphs[u.id], 1.0, self_loop)
-            res = self.engine.align(g, ll, beams, u.id)
-            retried += res.retried
-            if res.tids is None:
-                min_frames = sum(min(len(p) for p in self.lang.lexicon.get(w, [()])) for w in u.words) * hmm.min_frames
-                failures[u.id] = (f"too short: {len(ll)} frames for at least {min_frames}" if len(ll) < min_frames
-                                  else res.reason)
-            else:
-                alignments[u.id] = res.tids
-        return AlignResult(hmm, s, alignments, failures, retried)
-
-    # e. unlabeled decoding
-    def decode_unlabeled(self, part: str, train_alignments: List[List[int]]) -> DecodeResult:
-        """Best paths of an unlabeled part; the phone bigram and HCLG are built from ``train_alignments``
-        at the first call and reused for the other parts."""
-        if self._hclg is None:
-            hmm = self.asr.dnn_system(self.cfg.dnn_frame_shift_ms).hmm
-            bigram = estimate_bigram(([s.phone for s in hmm.segments_from_alignment(tids)] for tids in train_alignments),
-                                     self.lang.phones, self.cfg.bigram_add_k)
-            out = self.exp_dir / "decode"
-            out.mkdir(parents=True, exist_ok=True)
-            write_arpa(out / "phone_bigram.arpa", bigram, self.lang.phones)
-            self._hclg = self.asr.phone_bigram_hclg(bigram)
-            self._hclg.write(str(out / "HCLG.fst"))
-        return self.asr.decode(self._hclg, self.part_utts(part, False),
-                               self.normalized_features(part, False, "fbank"))
+def force_align(u: Utterance, loglikes: np.ndarray, hmm: HmmSystem, subsampling: int, self_loop_scale: float,
+                engine: AlignEngine, beams: Sequence[float], lexicon) -> UtteranceAlignment:
+    """DNN-HMM forced alignment of one labeled utterance, with its word timings."""
+    if not u.words:
+        return UtteranceAlignment(None, None, None, False, "empty transcript")
+    try:
+        graph = hmm.training_graph(u.words)
+    except KeyError as e:
+        return UtteranceAlignment(None, None, None, False, f"transcript mismatch: {e.args[0]}")
+    res = engine.align(hmm.with_transition_probs(graph, 1.0, self_loop_scale), loglikes, beams, u.id)
+    if res.tids is None:
+        min_frames = sum(min(len(p) for p in lexicon.get(w, [()])) for w in u.words) * hmm.min_frames
+        reason = (f"too short: {len(loglikes)} frames for at least {min_frames}" if len(loglikes) < min_frames
+                  else res.reason)
+        return UtteranceAlignment(None, None, None, res.retried, reason)
+    phones = phone_items(hmm, res.tids, subsampling, u.duration)
+    words = words_from_phones(u.words, phones, lexicon)
+    if words is None:
+        return UtteranceAlignment(None, None, None, res.retried, "word timings could not be matched to the aligned phones")
+    return UtteranceAlignment(phones, words, res.tids, res.retried, "")
 
 
 def write_failures(path: Path, failures: Dict[str, str]) -> None:
@@ -314,29 +202,18 @@ def alignment_items(items, offset: float):
     return [AlignmentItem(symbol=l, start=round(s + offset, 4), duration=round(max(e - s, 0.0), 4)) for l, s, e in items]
 
 
-def write_aligned_cuts(cut_map: dict, utts: List[Utterance], phones: Dict[str, list], words: Dict[str, list],
-                       out_path: Path) -> Tuple[int, int]:
-    """Cuts whose supervisions all have alignments, with alignment {"phone", "tts_phone", and "word" when known}.
-    Returns (cuts written, cuts left out)."""
-    from lhotse import CutSet
-
-    by_id = {u.id: u for u in utts}
-    kept, dropped = [], 0
-    for cut in cut_map.values():
-        sups = []
-        for sup in cut.supervisions:
-            if sup.id not in phones:
-                break
-            ali = {"phone": alignment_items(phones[sup.id], sup.start),
-                   "tts_phone": alignment_items(collapse_repeats(phones[sup.id]), sup.start)}
-            if sup.id in words:
-                ali["word"] = alignment_items(words[sup.id], sup.start)
-            u = by_id[sup.id]
-            sups.append(replace(sup, alignment=ali, text=" ".join(u.words) if u.words else sup.text))
-        else:
-            kept.append(replace(cut, supervisions=sups))
+def aligned_cut(cut, results: Dict[str, UtteranceAlignment]):
+    """``cut`` with the supervisions that aligned, each with alignment {"phone", "tts_phone", and "word" when
+    known}; None when none aligned. A supervision that failed drops only itself
+    (a LibriLight file keeps its other segments)."""
+    sups = []
+    for sup in cut.supervisions:
+        r = results.get(sup.id)
+        if r is None or r.phones is None:
             continue
-        dropped += 1
-    with atomic_path(out_path) as tmp:
-        CutSet.from_cuts(kept).to_file(tmp)
-    return len(kept), dropped
+        ali = {"phone": alignment_items(r.phones, sup.start),
+               "tts_phone": alignment_items(collapse_repeats(r.phones), sup.start)}
+        if r.words is not None:
+            ali["word"] = alignment_items(r.words, sup.start)
+        sups.append(replace(sup, alignment=ali))
+    return replace(cut, supervisions=sups) if sups else None

@@ -1,119 +1,545 @@
-"""Stage 3 over a recipe's parts: features, GMM and DNN training on the training parts, DNN-HMM forced
-alignment of every labeled part, phone-bigram decoding of the unlabeled parts, aligned cuts, failure lists,
-TextGrids + plots of a few utterances, and ``summary.json``.
+"""Stage 3 as Kaldi-style split jobs: hybrid DNN-HMM alignment of every part, memory flat in corpus size.
 
-Outputs: ``exp_dir/{feats,gmm,dnn,ali,decode,inspect}/``, ``exp_dir/summary.json``,
-``aligned_dir/cuts_<part>.jsonl.gz`` (supervision alignments "phone", "tts_phone" = consecutive repeats
-merged, and "word" for labeled parts), ``exp_dir/ali/failed_<part>.tsv`` (left-out utterances and why).
+Steps (``local/align.py --step``; run.sh runs the ``JOB`` steps through ``$cmd JOB=1:N``, e.g. Slurm):
+
+  split            manifests split into N pieces, each speaker in one (Kaldi's split_data.sh), stage 2's
+                   normalized transcripts put into the labeled supervisions; the GMM/DNN training subset
+                   chosen (a random ``max_train_utts`` of the training parts, the same for any N)
+  features JOB     per-speaker CMVN statistics of piece JOB of every part; raw MFCC + fbank of the
+                   training-subset utterances in it
+  train            the monophone GMM-HMM and the DNN on the subset (one job: its features fit in memory);
+                   the phone bigram of unlabeled decoding from the DNN's alignments of the subset
+  align JOB        piece JOB of every part: labeled = DNN-HMM forced alignment with word timings,
+                   unlabeled = phone-bigram decoding; cuts with alignment tiers, failures listed
+  combine          the pieces joined in order into ``aligned_dir/cuts_<part>.jsonl.gz``, failures into
+                   ``exp_dir/ali/failed_<part>.tsv``, a few TextGrids + plots, ``exp_dir/summary.json``
+
+Each step writes its outputs atomically and a marker last; a step whose marker exists is not redone, so a
+rerun after a failed job redoes only the pieces without a marker. A job streams its cuts one recording at a
+time (audio, features and alignment of one recording in memory). Outputs are identical for any N when each
+speaker's cuts are contiguous in the manifest (LibriSpeech, LibriLight): CMVN is per speaker, the subset
+is chosen by a hash of the utterance id, and the pieces are joined in order.
+
+Layout: ``exp_dir/split<N>/{cuts_<part>.<JOB>.jsonl.gz, train_subset.tsv, feats/, ali/}``,
+``exp_dir/{gmm,dnn,decode,ali,inspect}/``, ``exp_dir/summary.json``.
 """
+import hashlib
+import heapq
 import json
 import logging
+import sqlite3
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, Iterator, List, Sequence, Tuple
 
+import numpy as np
+import torch
+
+from valle.align import features as F
 from valle.align.config import AlignConfig
-from valle.align.features import SAMPLE_RATE
-from valle.align.pipeline import (Aligner, phone_items, utterance_samples, words_from_phones, write_aligned_cuts,
-                                  write_failures)
+from valle.align.dnn import save_dnn, train_dnn
+from valle.align.engine import get_engine
+from valle.align.gmm import train_gmm
+from valle.align.hybrid import HybridAsr, Utterance, make_hmm
+from valle.align.phone_lm import PhoneBigram, estimate_bigram, write_arpa
+from valle.align.pipeline import (CmvnAccumulator, aligned_cut, force_align, iter_utterance_audio, load_cmvn,
+                                  phone_items, save_cmvn, UtteranceAlignment)
 from valle.align.textgrid import plot_alignment, write_textgrid
-from valle.utils.audio import load_mono
-from valle.utils.io import write_text_atomic
+from valle.data.split import combine_cuts, iter_cuts, split_cuts
+from valle.text.lang_dir import LangDir
+from valle.utils.io import atomic_path, write_text_atomic
+
+STEPS = ("split", "features", "train", "align", "combine")
+
+
+@dataclass
+class Parts:
+    """The roles of a recipe's parts in stage 3."""
+    train: List[str]                                      # labeled, train the GMM and the DNN
+    labeled: List[str] = field(default_factory=list)      # other labeled parts (dev, test): aligned only
+    unlabeled: List[str] = field(default_factory=list)    # decoded with the phone bigram
+
+    @property
+    def all_labeled(self) -> List[str]:
+        return list(self.train) + [p for p in self.labeled if p not in self.train]
+
+    def all(self) -> List[Tuple[str, bool]]:
+        """(part, labeled) in processing order."""
+        return [(p, True) for p in self.all_labeled] + [(p, False) for p in self.unlabeled]
+
+
+class Stage3:
+    """The steps of stage 3 over ``num_jobs`` pieces; paths and settings as in ``local/align.py``."""
+
+    def __init__(self, lang_dir: Path, manifest_dir: Path, exp_dir: Path, aligned_dir: Path, parts: Parts,
+                 num_jobs: int = 1, cfg: AlignConfig = AlignConfig()):
+        if num_jobs < 1:
+            raise ValueError(f"--nj must be at least 1, got {num_jobs}")
+        self.lang = LangDir(lang_dir)
+        self.manifest_dir, self.exp_dir, self.aligned_dir = Path(manifest_dir), Path(exp_dir), Path(aligned_dir)
+        self.parts, self.num_jobs, self.cfg = parts, num_jobs, cfg
+        self.split_dir = self.exp_dir / f"split{num_jobs}"
+
+    # ------------------------------------------------------------------------------------- paths
+    def piece(self, part: str, job: int) -> Path:
+        return self.split_dir / f"cuts_{part}.{job}.jsonl.gz"
+
+    def jobs(self) -> range:
+        return range(1, self.num_jobs + 1)
+
+    def _check_job(self, job: int) -> None:
+        if not 1 <= job <= self.num_jobs:
+            raise ValueError(f"--job must be in 1..{self.num_jobs}, got {job}")
+
+    def _require(self, marker: Path, step: str) -> None:
+        if not marker.is_file():
+            raise FileNotFoundError(f"expected {marker}: run the '{step}' step of stage 3 first")
+
+    # ------------------------------------------------------------------------------------- split
+    def split(self) -> None:
+        marker = self.split_dir / ".done"
+        settings = {"align": asdict(self.cfg), "parts": asdict(self.parts)}
+        if marker.is_file():
+            made = json.loads(marker.read_text()).get("settings")
+            if made != json.loads(json.dumps(settings)):
+                raise ValueError(f"{self.split_dir} was made with other stage-3 settings or parts; start over with "
+                                 f"--force (or delete {self.exp_dir})")
+            return
+        t0 = time.time()
+        self.split_dir.mkdir(parents=True, exist_ok=True)
+        subset = SubsetChooser(self.cfg.max_train_utts)
+        counts = {}
+        for part, labeled in self.parts.all():
+            src = self.manifest_dir / f"cuts_{part}.jsonl.gz"
+            if not src.is_file():
+                raise FileNotFoundError(f"expected {src} (stage 1 makes it)")
+            texts = TextIndex(self.lang.path / "text" / f"{part}.txt", self.split_dir / f".text_{part}.sqlite") \
+                if labeled else None
+            is_train = part in self.parts.train
+
+            def transform(cut, piece, texts=texts, is_train=is_train, part=part):
+                if texts is None:
+                    return cut
+                sups = [_with_text(sup, texts.get(sup.id)) for sup in cut.supervisions]
+                if is_train:
+                    for sup in sups:
+                        if sup.text:
+                            subset.offer(part, sup, cut.id)
+                return _with_supervisions(cut, sups)
+            try:
+                counts[part] = split_cuts(src, self.num_jobs, [self.piece(part, j) for j in self.jobs()], transform)
+            finally:
+                if texts is not None:
+                    texts.close()
+            logging.info("split %s into %d pieces: %s cuts", part, self.num_jobs, counts[part])
+        order = {p: i for i, p in enumerate(self.parts.train)}
+        rows = sorted(subset.chosen(), key=lambda r: (order[r[0]], r[1]))
+        write_text_atomic(self.split_dir / "train_subset.tsv", "".join("\t".join(map(str, r)) + "\n" for r in rows))
+        logging.info("training subset: %d utterances (%.1f min) of %d in %s", len(rows),
+                     sum(r[3] for r in rows) / 60, subset.seen, " ".join(self.parts.train))
+        write_text_atomic(marker, json.dumps({"seconds": time.time() - t0, "cuts": counts, "settings": settings,
+                                              "subset": len(rows), "subset_of": subset.seen}) + "\n")
+
+    def subset_rows(self) -> List[Tuple[str, str, str, float, List[str]]]:
+        """(part, utterance id, speaker, duration, words) of the training subset, in training order."""
+        self._require(self.split_dir / ".done", "split")
+        rows = []
+        for line in (self.split_dir / "train_subset.tsv").read_text(encoding="utf-8").splitlines():
+            part, uid, spk, dur, words = line.split("\t")
+            rows.append((part, uid, spk, float(dur), words.split()))
+        return rows
+
+    # ------------------------------------------------------------------------------------- features
+    def features(self, job: int) -> None:
+        self._check_job(job)
+        self._require(self.split_dir / ".done", "split")
+        out = self.split_dir / "feats"
+        marker = out / f"{job}.done"
+        if marker.is_file():
+            return
+        t0 = time.time()
+        subset = {uid for _, uid, *_ in self.subset_rows()}
+        audio_s, n_utts = 0.0, 0
+        for part, labeled in self.parts.all():
+            is_train = part in self.parts.train
+            accs = {"fbank": CmvnAccumulator(), "mfcc": CmvnAccumulator()}
+            with atomic_path(out / f"subset_{part}.{job}.h5") as tmp:
+                import h5py
+                with h5py.File(tmp, "w") as h5:
+                    for cut, uas in iter_utterance_audio(iter_cuts(self.piece(part, job)), part, labeled):
+                        for ua in uas:
+                            if ua.samples is None:
+                                continue  # counted as a failure by the align step
+                            fb = F.fbank(ua.samples)
+                            accs["fbank"].add(ua.utt.speaker, fb)
+                            audio_s += ua.utt.duration
+                            n_utts += 1
+                            if is_train:
+                                mf = F.mfcc(ua.samples)
+                                accs["mfcc"].add(ua.utt.speaker, mf)
+                                if ua.utt.id in subset:
+                                    h5.create_dataset(f"mfcc/{ua.utt.id}", data=mf)
+                                    h5.create_dataset(f"fbank/{ua.utt.id}", data=fb)
+            save_cmvn(out / f"cmvn_{part}.{job}.npz", accs)
+        secs = time.time() - t0
+        logging.info("features of piece %d: %d utterances, %.1f min of audio in %.1f s (%.0fx real time)", job,
+                     n_utts, audio_s / 60, secs, audio_s / max(secs, 1e-9))
+        write_text_atomic(marker, json.dumps({"seconds": secs, "audio_seconds": audio_s, "utterances": n_utts}) + "\n")
+
+    def _subset_features(self, kind: str) -> Dict[str, torch.Tensor]:
+        """Normalized ``kind`` features of the training subset, in subset order."""
+        import h5py
+
+        for j in self.jobs():
+            self._require(self.split_dir / "feats" / f"{j}.done", f"features (job {j})")
+        rows = self.subset_rows()
+        cmvn = {p: load_cmvn([self.split_dir / "feats" / f"cmvn_{p}.{j}.npz" for j in self.jobs()], kind)
+                for p in self.parts.train}
+        found: Dict[str, np.ndarray] = {}
+        for part in self.parts.train:
+            for j in self.jobs():
+                with h5py.File(self.split_dir / "feats" / f"subset_{part}.{j}.h5", "r") as h5:
+                    if kind in h5:
+                        for uid in h5[kind]:
+                            found[uid] = h5[kind][uid][()]
+        out = {}
+        for part, uid, spk, _, _ in rows:
+            if uid in found:  # not found: its audio could not be read
+                out[uid] = torch.from_numpy(cmvn[part].apply(spk, found.pop(uid)))
+        return out
+
+    # ------------------------------------------------------------------------------------- train
+    def train(self) -> None:
+        """GMM, then DNN, then (with unlabeled parts) the phone bigram; each resumes from its marker."""
+        self.train_gmm()
+        self.train_dnn()
+        if self.parts.unlabeled:
+            self.estimate_bigram()
+
+    def train_gmm(self) -> None:
+        from valle.align.pipeline import write_failures
+
+        out = self.exp_dir / "gmm"
+        if (out / ".done").is_file():
+            return
+        t0 = time.time()
+        hmm = make_hmm(self.lang, "3state")
+        feats = self._subset_features("mfcc")
+        graphs, failures = {}, {}
+        for _, uid, _, _, words in self.subset_rows():
+            if uid not in feats:
+                continue
+            try:
+                graphs[uid] = hmm.training_graph(words)
+            except KeyError as e:
+                failures[uid] = f"transcript mismatch: {e.args[0]}"
+        engine = get_engine(self.cfg.engine)
+        gmm, alignments, fail2, rows = train_gmm(hmm, feats, graphs, engine, self.cfg.gmm, self.cfg.beams)
+        failures.update(fail2)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "final.pt") as tmp:
+            torch.save({"gmm": gmm.state_dict(), "alignments": alignments, "failures": failures, "log": rows}, tmp)
+        write_failures(out / "failed_train.tsv", failures)
+        secs = sum(len(v) for v in feats.values()) * F.FRAME_SHIFT
+        logging.info("GMM trained on %d utterances (%.1f min) in %.1f s; %d failed", len(alignments), secs / 60,
+                     time.time() - t0, len(failures))
+        (out / ".done").write_text(json.dumps({"seconds": time.time() - t0, "audio_seconds": secs}) + "\n")
+
+    def train_dnn(self) -> None:
+        """The DNN learns the GMM's HMM-state (pdf) alignments: one label per 30 ms output frame."""
+        out = self.exp_dir / "dnn"
+        if (out / ".done").is_file():
+            return
+        t0 = time.time()
+        asr = HybridAsr(self.lang, self.exp_dir, self.cfg, get_engine(self.cfg.engine))
+        gmm_hmm, _, ckpt = asr.gmm_system()
+        fb = self._subset_features("fbank")
+        items = {}
+        for uid, tids in ckpt["alignments"].items():
+            if uid in fb:
+                pdfs = gmm_hmm.pdfs_from_alignment(tids)
+                n = min(len(pdfs), len(fb[uid]))
+                items[uid] = (fb[uid][:n], pdfs[:n])
+        valid = sorted(items)[::20]  # 5 % held out for the frame accuracy printed per epoch
+        model, log_priors, history = train_dnn(items, gmm_hmm.num_pdfs, self.cfg.dnn, valid)
+        out.mkdir(parents=True, exist_ok=True)
+        save_dnn(out / "final.pt", model, log_priors, {"history": history})
+        (out / ".done").write_text(json.dumps({"seconds": time.time() - t0, "history": history[-1]}) + "\n")
+        logging.info("DNN trained in %.1f s", time.time() - t0)
+
+    def estimate_bigram(self) -> None:
+        """Phone bigram of the unlabeled parts' decoding, from the DNN-HMM alignments of the training subset."""
+        out = self.exp_dir / "decode"
+        if (out / ".done").is_file():
+            return
+        t0 = time.time()
+        asr = HybridAsr(self.lang, self.exp_dir, self.cfg, get_engine(self.cfg.engine))
+        fb = self._subset_features("fbank")
+        seqs = []
+        for part, uid, spk, dur, words in self.subset_rows():
+            if uid not in fb:
+                continue
+            u = Utterance(uid, part, spk, "", 0.0, dur, words)
+            hmm, s, self_loop, ll = asr.align_loglikes(fb.pop(uid))
+            r = force_align(u, ll, hmm, s, self_loop, asr.engine, self._beams(), self.lang.lexicon)
+            if r.tids is not None:
+                seqs.append([seg.phone for seg in hmm.segments_from_alignment(r.tids)])
+        bigram = estimate_bigram(seqs, self.lang.phones, self.cfg.bigram_add_k)
+        out.mkdir(parents=True, exist_ok=True)
+        write_arpa(out / "phone_bigram.arpa", bigram, self.lang.phones)
+        with atomic_path(out / "phone_bigram.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, costs=bigram.costs, order=np.asarray(bigram.order, dtype=np.int64))
+        write_text_atomic(out / ".done", json.dumps({"seconds": time.time() - t0, "utterances": len(seqs)}) + "\n")
+        logging.info("phone bigram from %d aligned utterances of the training subset", len(seqs))
+
+    def _beams(self) -> Tuple[float, ...]:
+        # Kaldi's beam and retry beam, then a last resort wide enough for a weak model (small corpora).
+        return (*self.cfg.beams, self.cfg.retry_beam * self.cfg.last_retry_factor)
+
+    # ------------------------------------------------------------------------------------- align
+    def align(self, job: int) -> dict:
+        """Piece ``job`` of every part aligned (labeled) or decoded (unlabeled). Returns its counts."""
+        self._check_job(job)
+        out = self.split_dir / "ali"
+        marker = out / f"{job}.json"
+        if marker.is_file():
+            return json.loads(marker.read_text())
+        self._require(self.split_dir / "feats" / f"{job}.done", f"features (job {job})")
+        for m in ("gmm", "dnn") + (("decode",) if self.parts.unlabeled else ()):
+            self._require(self.exp_dir / m / ".done", "train")
+        t0 = time.time()
+        asr = HybridAsr(self.lang, self.exp_dir, self.cfg, get_engine(self.cfg.engine))
+        hclg = None
+        if self.parts.unlabeled:
+            with np.load(self.exp_dir / "decode" / "phone_bigram.npz", allow_pickle=False) as z:
+                hclg = asr.phone_bigram_hclg(PhoneBigram(z["costs"], [int(i) for i in z["order"]]))
+        counts = {}
+        for part, labeled in self.parts.all():
+            cmvn = load_cmvn([self.split_dir / "feats" / f"cmvn_{part}.{job}.npz"], "fbank")
+            counts[part] = self._align_piece(asr, hclg, cmvn, part, labeled, job)
+        result = {"seconds": time.time() - t0, "parts": counts}
+        write_text_atomic(marker, json.dumps(result) + "\n")
+        return result
+
+    def _align_piece(self, asr: HybridAsr, hclg, cmvn: F.Cmvn, part: str, labeled: bool, job: int) -> dict:
+        from lhotse import CutSet
+
+        out = self.split_dir / "ali"
+        c = {"utterances": 0, "aligned": 0, "failed": 0, "retried_wider_beam": 0, "cuts_written": 0,
+             "cuts_left_out": 0, "audio_seconds": 0.0, "failure_reasons": {}}
+        with atomic_path(out / f"cuts_{part}.{job}.jsonl.gz") as cuts_tmp, \
+                atomic_path(out / f"failed_{part}.{job}.tsv") as fail_tmp, \
+                open(fail_tmp, "w", encoding="utf-8") as failures, CutSet.open_writer(cuts_tmp) as writer:
+            for cut, uas in iter_utterance_audio(iter_cuts(self.piece(part, job)), part, labeled):
+                results: Dict[str, UtteranceAlignment] = {}
+                for ua in uas:
+                    c["utterances"] += 1
+                    c["audio_seconds"] += ua.utt.duration
+                    r = self._align_one(asr, hclg, cmvn, ua, labeled)
+                    c["retried_wider_beam"] += int(r.retried)
+                    if r.phones is None:
+                        c["failed"] += 1
+                        key = r.reason.split(":")[0]
+                        c["failure_reasons"][key] = c["failure_reasons"].get(key, 0) + 1
+                        failures.write(f"{ua.utt.id}\t{r.reason}\n")
+                    else:
+                        c["aligned"] += 1
+                    results[ua.utt.id] = r
+                kept = aligned_cut(cut, results)
+                if kept is None:
+                    c["cuts_left_out"] += 1
+                else:
+                    writer.write(kept)
+                    c["cuts_written"] += 1
+        return c
+
+    def _align_one(self, asr: HybridAsr, hclg, cmvn: F.Cmvn, ua, labeled: bool) -> UtteranceAlignment:
+        if ua.samples is None:
+            return UtteranceAlignment(None, None, None, False, ua.error)
+        u = ua.utt
+        fb = torch.from_numpy(cmvn.apply(u.speaker, F.fbank(ua.samples))) if len(ua.samples) else None
+        if fb is None or len(fb) == 0:
+            return UtteranceAlignment(None, None, None, False, "no frames: shorter than one 25 ms window")
+        if labeled:
+            hmm, s, self_loop, ll = asr.align_loglikes(fb)
+            return force_align(u, ll, hmm, s, self_loop, asr.engine, self._beams(), self.lang.lexicon)
+        tids, reason = asr.decode_one(hclg, fb, u.id)
+        if tids is None:
+            return UtteranceAlignment(None, None, None, False, reason)
+        hmm, s, _ = asr.dnn_system(self.cfg.dnn_frame_shift_ms)
+        return UtteranceAlignment(phone_items(hmm, tids, s, u.duration), None, tids, False, "")
+
+    # ------------------------------------------------------------------------------------- combine
+    def combine(self) -> dict:
+        """Join the pieces; write the failure lists, the inspection files and ``summary.json``. Returns it."""
+        results = []
+        for j in self.jobs():
+            marker = self.split_dir / "ali" / f"{j}.json"
+            self._require(marker, f"align (job {j})")
+            results.append(json.loads(marker.read_text()))
+        summary = {"engine": get_engine(self.cfg.engine).name, "dnn_frame_shift_ms": self.cfg.dnn_frame_shift_ms,
+                   "num_jobs": self.num_jobs, "steps": self._step_seconds(results), "parts": {}}
+        inspect = []
+        (self.exp_dir / "ali").mkdir(parents=True, exist_ok=True)
+        for part, labeled in self.parts.all():
+            out = self.aligned_dir / f"cuts_{part}.jsonl.gz"
+            combine_cuts([self.split_dir / "ali" / f"cuts_{part}.{j}.jsonl.gz" for j in self.jobs()], out)
+            with atomic_path(self.exp_dir / "ali" / f"failed_{part}.tsv") as tmp, open(tmp, "w", encoding="utf-8") as f:
+                f.write("utterance\treason\n")
+                for j in self.jobs():
+                    with open(self.split_dir / "ali" / f"failed_{part}.{j}.tsv", encoding="utf-8") as g:
+                        for line in g:
+                            f.write(line)
+            c = _sum_counts([r["parts"][part] for r in results])
+            if labeled:
+                summary["parts"][part] = {"kind": "labeled", "utterances": c["utterances"], "aligned": c["aligned"],
+                                          "failed": c["failed"], "retried_wider_beam": c["retried_wider_beam"],
+                                          "cuts_written": c["cuts_written"], "cuts_left_out": c["cuts_left_out"],
+                                          "failure_reasons": c["failure_reasons"]}
+                logging.info("%s: %d aligned, %d failed (listed in ali/failed_%s.tsv), %d needed the retry beam; "
+                             "%d cuts written, %d left out", part, c["aligned"], c["failed"], part,
+                             c["retried_wider_beam"], c["cuts_written"], c["cuts_left_out"])
+            else:
+                summary["parts"][part] = {"kind": "unlabeled", "segments": c["utterances"], "decoded": c["aligned"],
+                                          "failed": c["failed"], "cuts_written": c["cuts_written"],
+                                          "cuts_left_out": c["cuts_left_out"], "failure_reasons": c["failure_reasons"]}
+                logging.info("%s: %d segments decoded, %d failed; %d cuts written, %d left out", part, c["aligned"],
+                             c["failed"], c["cuts_written"], c["cuts_left_out"])
+            inspect += [(part, cut) for cut in _first(iter_cuts(out), self.cfg.num_inspect if labeled else 1)]
+        write_inspection(self.exp_dir / "inspect", inspect, get_engine(self.cfg.engine).name)
+        summary["total_s"] = sum(summary["steps"].values())
+        write_text_atomic(self.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        return summary
+
+    def _step_seconds(self, align_results: List[dict]) -> Dict[str, float]:
+        """Seconds each step took, summed over its jobs (CPU-job seconds, not wall time)."""
+        def read(path: Path) -> float:
+            return json.loads(path.read_text()).get("seconds", 0.0) if path.is_file() else 0.0
+        return {"split_s": read(self.split_dir / ".done"),
+                "features_s": sum(read(self.split_dir / "feats" / f"{j}.done") for j in self.jobs()),
+                "gmm_s": read(self.exp_dir / "gmm" / ".done"), "dnn_s": read(self.exp_dir / "dnn" / ".done"),
+                "bigram_s": read(self.exp_dir / "decode" / ".done"),
+                "align_s": sum(r["seconds"] for r in align_results)}
+
+    # ------------------------------------------------------------------------------------- all
+    def run_all(self) -> dict:
+        """Every step in this process, the jobs one after another (the API; run.sh runs them through $cmd)."""
+        self.split()
+        for j in self.jobs():
+            self.features(j)
+        self.train()
+        for j in self.jobs():
+            self.align(j)
+        return self.combine()
 
 
 def align_corpus(lang_dir: Path, manifest_dir: Path, exp_dir: Path, aligned_dir: Path, train_parts: Sequence[str],
                  labeled_parts: Sequence[str] = (), unlabeled_parts: Sequence[str] = (),
-                 cfg: AlignConfig = AlignConfig()) -> dict:
-    """Run stage 3; steps already finished under ``exp_dir`` are not redone. Returns the summary."""
-    exp_dir, aligned_dir = Path(exp_dir), Path(aligned_dir)
-    al = Aligner(lang_dir, manifest_dir, exp_dir, cfg)
-    train_parts = list(train_parts)
-    labeled = train_parts + [p for p in labeled_parts if p not in train_parts]
-    summary = {"engine": al.engine.name, "dnn_frame_shift_ms": cfg.dnn_frame_shift_ms, "steps": {}, "parts": {}}
-    t0 = time.time()
-    for p in labeled:
-        al.features_path(p, True)
-    for p in unlabeled_parts:
-        al.features_path(p, False)
-    summary["steps"]["features_s"] = time.time() - t0
-    t = time.time()
-    al.train_gmm(train_parts)
-    summary["steps"]["gmm_s"] = time.time() - t
-    t = time.time()
-    al.train_dnn(train_parts)
-    summary["steps"]["dnn_s"] = time.time() - t
-
-    t = time.time()
-    (exp_dir / "ali").mkdir(parents=True, exist_ok=True)
-    train_alignments, inspect = [], []
-    for part in labeled:
-        res = al.dnn_align(part)
-        failures = dict(res.failures)
-        phones, words = {}, {}
-        for u in al.part_utts(part, True):
-            if u.id not in res.alignments:
-                continue
-            phones[u.id] = phone_items(res.hmm, res.alignments[u.id], res.subsampling, u.duration)
-            w = words_from_phones(u.words, phones[u.id], al.lang.lexicon)
-            if w is None:
-                failures[u.id] = "word timings could not be matched to the aligned phones"
-                phones.pop(u.id)
-                continue
-            words[u.id] = w
-        if part in train_parts:
-            train_alignments += [res.alignments[k] for k in phones]
-        write_failures(exp_dir / "ali" / f"failed_{part}.tsv", failures)
-        n_cuts, n_left = write_aligned_cuts(al.cuts[part], al.part_utts(part, True), phones, words,
-                                            aligned_dir / f"cuts_{part}.jsonl.gz")
-        summary["parts"][part] = {"kind": "labeled", "utterances": len(al.part_utts(part, True)),
-                                  "aligned": len(phones), "failed": len(failures), "retried_wider_beam": res.retried,
-                                  "cuts_written": n_cuts, "cuts_left_out": n_left,
-                                  "failure_reasons": reason_counts(failures)}
-        logging.info("%s: %d aligned, %d failed (listed in ali/failed_%s.tsv), %d needed the retry beam; "
-                     "%d cuts written, %d left out", part, len(phones), len(failures), part, res.retried, n_cuts,
-                     n_left)
-        inspect += [(part, u, phones[u.id], words[u.id]) for u in al.part_utts(part, True)
-                    if u.id in phones][: cfg.num_inspect]
-    summary["steps"]["align_s"] = time.time() - t
-
-    t = time.time()
-    for part in unlabeled_parts:
-        res = al.decode_unlabeled(part, train_alignments)
-        phones = {u.id: phone_items(res.hmm, res.results[u.id], res.subsampling, u.duration)
-                  for u in al.part_utts(part, False) if u.id in res.results}
-        write_failures(exp_dir / "ali" / f"failed_{part}.tsv", res.failures)
-        n_cuts, n_left = write_aligned_cuts(al.cuts[part], al.part_utts(part, False), phones, {},
-                                            aligned_dir / f"cuts_{part}.jsonl.gz")
-        summary["parts"][part] = {"kind": "unlabeled", "segments": len(al.part_utts(part, False)),
-                                  "decoded": len(phones), "failed": len(res.failures), "cuts_written": n_cuts,
-                                  "cuts_left_out": n_left, "failure_reasons": reason_counts(res.failures)}
-        logging.info("%s: %d segments decoded, %d failed; %d cuts written, %d left out", part, len(phones),
-                     len(res.failures), n_cuts, n_left)
-        inspect += [(part, u, phones[u.id], []) for u in al.part_utts(part, False) if u.id in phones][:1]
-    summary["steps"]["decode_s"] = time.time() - t
-
-    write_inspection(al, exp_dir / "inspect", inspect)
-    summary["total_s"] = time.time() - t0
-    write_text_atomic(exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
-    return summary
+                 cfg: AlignConfig = AlignConfig(), num_jobs: int = 1) -> dict:
+    """Stage 3 in one process; steps already finished under ``exp_dir`` are not redone. Returns the summary."""
+    parts = Parts(list(train_parts), list(labeled_parts), list(unlabeled_parts))
+    return Stage3(lang_dir, manifest_dir, exp_dir, aligned_dir, parts, num_jobs, cfg).run_all()
 
 
-def write_inspection(al: Aligner, out_dir: Path, inspect: List[tuple]) -> None:
-    """A TextGrid and a PNG (waveform + tiers) per (part, utterance, phones, words)."""
-    for part, u, ph, wd in inspect:
-        name = u.id.replace("/", "_")
-        tiers = {"words": wd, "phones": ph}
-        write_textgrid(out_dir / f"{name}.TextGrid", tiers, u.duration)
-        cut = al.cuts[part][u.cut_id]
-        audio = utterance_samples(load_mono(cut, SAMPLE_RATE), u, cut)
-        plot_alignment(out_dir / f"{name}.png", audio, SAMPLE_RATE, tiers,
-                       title=f"{u.id} ({al.engine.name} engine, DNN-HMM)")
+# ----------------------------------------------------------------------------------------- helpers
+class TextIndex:
+    """Stage 2's ``text/<part>.txt`` looked up by utterance id from an on-disk SQLite index (memory flat in the
+    number of utterances); missing ids give ''."""
+
+    def __init__(self, text_path: Path, db_path: Path):
+        if not text_path.is_file():
+            raise FileNotFoundError(f"expected {text_path} (stage 2 makes it; is this a labeled part?)")
+        if db_path.exists():
+            db_path.unlink()
+        self.db_path = db_path
+        self.db = sqlite3.connect(str(db_path))
+        self.db.execute("CREATE TABLE text (id TEXT PRIMARY KEY, words TEXT)")
+
+        def rows():
+            with open(text_path, encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        k, _, v = line.strip().partition(" ")
+                        yield k, v.strip()
+        self.db.executemany("INSERT OR REPLACE INTO text VALUES (?, ?)", rows())
+        self.db.commit()
+
+    def get(self, uid: str) -> str:
+        row = self.db.execute("SELECT words FROM text WHERE id = ?", (uid,)).fetchone()
+        return row[0] if row else ""
+
+    def close(self) -> None:
+        self.db.close()
+        self.db_path.unlink(missing_ok=True)
 
 
-def reason_counts(failures: Dict[str, str]) -> Dict[str, int]:
-    """Failures counted by the part of their reason before the first ':'."""
-    out: Dict[str, int] = {}
-    for r in failures.values():
-        key = r.split(":")[0]
-        out[key] = out.get(key, 0) + 1
+class SubsetChooser:
+    """A random ``size`` of the offered supervisions, the same whatever the order they come in: the ones
+    with the smallest hash of their id (a bounded heap, memory = ``size``)."""
+
+    def __init__(self, size: int):
+        self.size, self.seen = size, 0
+        self.heap: List[tuple] = []
+
+    def offer(self, part: str, sup, cut_id: str) -> None:
+        self.seen += 1
+        key = -int.from_bytes(hashlib.blake2b(sup.id.encode(), digest_size=8).digest(), "big")
+        row = (part, sup.id, sup.speaker or cut_id, round(sup.duration, 4), sup.text)
+        if len(self.heap) < self.size:
+            heapq.heappush(self.heap, (key, row))
+        elif key > self.heap[0][0]:
+            heapq.heapreplace(self.heap, (key, row))
+
+    def chosen(self) -> List[tuple]:
+        return [row for _, row in self.heap]
+
+
+def _with_text(sup, text: str):
+    from dataclasses import replace
+    return replace(sup, text=text)
+
+
+def _with_supervisions(cut, sups):
+    from dataclasses import replace
+    return replace(cut, supervisions=sups)
+
+
+def _first(it: Iterator, n: int) -> list:
+    out = []
+    for x in it:
+        if len(out) >= n:
+            break
+        out.append(x)
     return out
+
+
+def _sum_counts(rows: List[dict]) -> dict:
+    out: dict = {"failure_reasons": {}}
+    for r in rows:
+        for k, v in r.items():
+            if k == "failure_reasons":
+                for reason, n in v.items():
+                    out[k][reason] = out[k].get(reason, 0) + n
+            else:
+                out[k] = out.get(k, 0) + v
+    return out
+
+
+def write_inspection(out_dir: Path, inspect: List[tuple], engine_name: str) -> None:
+    """A TextGrid and a PNG (waveform + tiers) per (part, aligned cut): its first supervision."""
+    from valle.align.pipeline import utterance_samples
+    from valle.utils.audio import load_mono
+
+    for part, cut in inspect:
+        sup = cut.supervisions[0]
+        ali = sup.alignment or {}
+        tiers = {"words": [(a.symbol, a.start - sup.start, a.end - sup.start) for a in ali.get("word", [])],
+                 "phones": [(a.symbol, a.start - sup.start, a.end - sup.start) for a in ali.get("phone", [])]}
+        name = sup.id.replace("/", "_")
+        write_textgrid(out_dir / f"{name}.TextGrid", tiers, sup.duration)
+        u = Utterance(sup.id, part, sup.speaker or cut.id, cut.id, sup.start, sup.duration, None)
+        audio = utterance_samples(load_mono(cut, F.SAMPLE_RATE), u, cut)
+        plot_alignment(out_dir / f"{name}.png", audio, F.SAMPLE_RATE, tiers,
+                       title=f"{sup.id} ({engine_name} engine, DNN-HMM)")

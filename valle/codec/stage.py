@@ -1,14 +1,13 @@
 """Stage 4: the codec every later stage uses (saved once), then the codes of every cut, validated."""
 import json
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from valle.codec.config import CodecConfig, TokenizeConfig
 from valle.codec.encodec import fit_random_codec, load_codec
-from valle.codec.tokenize import load_cut_audio, tokenize_parts, validate_part
+from valle.codec.tokenize import combine_parts, load_cut_audio, tokenize_job, tokenize_parts, validate_part
 from valle.utils.io import write_text_atomic
 
 RANDOM_CODEC_WARNING = (
@@ -53,15 +52,30 @@ def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path]
     logging.info(f"codec saved to {out}: {codec.info.source}, {codec.num_codebooks} codebooks")
 
 
-def extract_codes(manifest_dir: Path, parts: Sequence[str], codec_path: Path, out_dir: Path, num_jobs: int = 1,
-                  cfg: TokenizeConfig = TokenizeConfig()) -> List[dict]:
-    """Codes of every cut of ``parts`` (resumable shards), joined per part and validated; writes
-    ``out_dir/summary.json``. Returns the per-part summaries; ``bad_arrays`` lists what failed validation."""
+def _manifests(manifest_dir: Path, parts: Sequence[str]) -> List[Tuple[str, Path]]:
     manifests = [(p, Path(manifest_dir) / f"cuts_{p}.jsonl.gz") for p in parts]
     missing = [str(path) for _, path in manifests if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"expected cuts {missing} (stage 1 makes them)")
-    summaries = tokenize_parts(manifests, codec_path, out_dir, num_jobs, cfg)
+    return manifests
+
+
+def extract_codes_job(manifest_dir: Path, parts: Sequence[str], codec_path: Path, out_dir: Path, job: int,
+                      num_jobs: int, cfg: TokenizeConfig = TokenizeConfig()) -> int:
+    """Job ``job`` of ``num_jobs``: its shards of every part (resumable). Returns the shards it encoded."""
+    return tokenize_job(_manifests(manifest_dir, parts), codec_path, out_dir, job, num_jobs, cfg)
+
+
+def extract_codes(manifest_dir: Path, parts: Sequence[str], codec_path: Path, out_dir: Path, num_jobs: int = 1,
+                  cfg: TokenizeConfig = TokenizeConfig(), combine_only: bool = False) -> List[dict]:
+    """Codes of every cut of ``parts`` (resumable shards; ``num_jobs`` worker processes here, or, with
+    ``combine_only``, the shards the jobs of ``extract_codes_job`` wrote), joined per part and validated;
+    writes ``out_dir/summary.json``. Returns the per-part summaries; ``bad_arrays`` lists what failed validation."""
+    manifests = _manifests(manifest_dir, parts)
+    if combine_only:
+        summaries = combine_parts(manifests, out_dir, cfg)
+    else:
+        summaries = tokenize_parts(manifests, codec_path, out_dir, num_jobs, cfg)
     num_codebooks = load_codec(codec_path).num_codebooks
     for summary in summaries:
         part = summary["part"]
@@ -74,14 +88,9 @@ def extract_codes(manifest_dir: Path, parts: Sequence[str], codec_path: Path, ou
         for cut_id, reason in bad:
             logging.error(f"{part}: bad codes for {cut_id}: {reason}")
     audio = sum(s["audio_seconds"] for s in summaries)
-    wall = summaries[0]["run_wall_seconds"] if summaries else 0.0
-    if wall > 0:
-        logging.info(f"encoded this run: {audio / 3600:.3f} h in {wall:.0f} s, {audio / wall:.1f} s of audio per "
-                     f"second with {num_jobs} workers x {cfg.threads} threads (counts shards done earlier too)")
+    encode = sum(s["encode_seconds"] for s in summaries)
+    if encode > 0:
+        logging.info(f"encoded: {audio / 3600:.3f} h, {audio / encode:.1f} s of audio per encoder-second "
+                     f"({cfg.threads} threads per job; counts shards done earlier too)")
     write_text_atomic(Path(out_dir) / "summary.json", json.dumps(summaries, indent=1))
     return summaries
-
-
-def threads_per_job(num_jobs: int) -> int:
-    """The machine's cores shared among ``num_jobs`` workers."""
-    return max(1, (os.cpu_count() or 1) // num_jobs)

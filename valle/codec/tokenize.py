@@ -5,16 +5,18 @@ Work is cut into shards of consecutive cuts (by audio duration). A shard writes 
 ``shard_NNNNN.jsonl.gz`` (each written to a temporary name, then renamed), and last
 ``shard_NNNNN.json``: a shard is done exactly when that file exists. A killed run therefore resumes at
 the first unfinished shard, and an unfinished shard is redone from scratch, so no half-written entry
-survives. Shards are spread
-over ``num_jobs`` processes; at the end the shard manifests are joined into ``cuts_<part>.jsonl.gz``.
+survives. The shards of a part do not depend on the number of jobs; job j of N encodes every N-th
+(``tokenize_job``, one process each: run.sh runs them through ``$cmd JOB=1:N``), then
+``combine_parts`` joins the shard manifests into ``cuts_<part>.jsonl.gz``. Manifests are streamed.
 """
+import itertools
 import json
 import logging
 import multiprocessing
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -22,10 +24,12 @@ from tqdm import tqdm
 
 from valle.codec.config import TokenizeConfig
 from valle.codec.encodec import FRAME_RATE, HOP_LENGTH, SAMPLE_RATE, Codec, load_codec
+from valle.data.split import combine_cuts, iter_cut_fields, iter_cuts
 from valle.utils.audio import load_mono
 from valle.utils.io import atomic_path, write_text_atomic
 
 CODES_FIELD = "codes"
+MIN_SHARDS = 16
 
 
 def load_cut_audio(cut) -> Tuple[Optional[np.ndarray], Optional[str]]:
@@ -43,17 +47,27 @@ def load_cut_audio(cut) -> Tuple[Optional[np.ndarray], Optional[str]]:
     return audio, None
 
 
-def plan_shards(durations: Sequence[float], shard_seconds: float) -> List[Tuple[int, int]]:
+def plan_shards(durations: Iterable[float], shard_seconds: float) -> List[Tuple[int, int]]:
     """[start, end) index ranges of consecutive cuts holding about ``shard_seconds`` of audio each."""
-    shards, start, total = [], 0, 0.0
+    shards, start, total, n = [], 0, 0.0, 0
     for i, d in enumerate(durations):
+        n = i + 1
         total += d
         if total >= shard_seconds:
             shards.append((start, i + 1))
             start, total = i + 1, 0.0
-    if start < len(durations):
-        shards.append((start, len(durations)))
+    if start < n:
+        shards.append((start, n))
     return shards
+
+
+def part_shards(cuts_path: Path, config: TokenizeConfig) -> List[Tuple[int, int]]:
+    """The shards of a part: at most ``config.shard_seconds`` each, and at least ``MIN_SHARDS`` of 30 s or more
+    when the part is small, so that every job has work; independent of the number of jobs, so that any --nj
+    writes the same shards. Two streaming passes over the manifest."""
+    total = sum(d["duration"] for d in iter_cut_fields(cuts_path))
+    shard_seconds = min(config.shard_seconds, max(30.0, total / MIN_SHARDS))
+    return plan_shards((d["duration"] for d in iter_cut_fields(cuts_path)), shard_seconds)
 
 
 def batches_by_duration(lengths: Sequence[int], batch_seconds: float) -> List[List[int]]:
@@ -93,36 +107,42 @@ class ShardResult:
 
 
 def tokenize_shard(codec: Codec, cuts, prefix: Path, config: TokenizeConfig) -> ShardResult:
-    """Encode ``cuts`` into ``prefix``.h5 / .jsonl.gz, then mark the shard done with ``prefix``.json."""
+    """Encode ``cuts`` into ``prefix``.h5 / .jsonl.gz, then mark the shard done with ``prefix``.json. Audio is
+    loaded a batch at a time (``batch_seconds``; one cut when 0), so memory is bounded by the longest cut."""
     from lhotse import CutSet
     from lhotse.features.io import NumpyHdf5Writer
     from lhotse.utils import fastcopy
 
     result = ShardResult()
-    loaded = []
-    for cut in cuts:
-        audio, reason = load_cut_audio(cut)
-        if audio is None:
-            logging.warning(f"skipping cut {cut.id} ({_source(cut)}): {reason}")
-            result.skipped.append((cut.id, reason))
-        else:
-            loaded.append((cut, audio))
-    start = time.time()
-    codes = encode_waveforms(codec, [a for _, a in loaded], config)
-    result.encode_seconds = time.time() - start
-    out_cuts = []
     h5_path = prefix.with_suffix(".h5")
-    with atomic_path(h5_path) as tmp:  # never truncates an .h5 that a reader may hold open
-        with NumpyHdf5Writer(tmp, mode="w") as writer:
-            for (cut, audio), c in zip(loaded, codes):
-                array = writer.store_array(cut.id, c.astype(np.int16), frame_shift=1 / FRAME_RATE,
-                                           temporal_dim=0, start=cut.start)
-                array = fastcopy(array, array=fastcopy(array.array, storage_path=str(h5_path)))
-                out_cuts.append(fastcopy(cut, custom={**(cut.custom or {}), CODES_FIELD: array}))
-                result.audio_seconds += len(audio) / SAMPLE_RATE
-    result.cuts = len(out_cuts)
-    with atomic_path(prefix.with_suffix(".jsonl.gz")) as tmp:
-        CutSet.from_cuts(out_cuts).to_file(tmp)
+    with atomic_path(h5_path) as tmp, atomic_path(prefix.with_suffix(".jsonl.gz")) as cuts_tmp:
+        with NumpyHdf5Writer(tmp, mode="w") as writer, CutSet.open_writer(cuts_tmp) as cut_writer:
+            def flush(group):
+                start = time.time()
+                codes = encode_waveforms(codec, [a for _, a in group], config)
+                result.encode_seconds += time.time() - start
+                for (cut, audio), c in zip(group, codes):
+                    array = writer.store_array(cut.id, c.astype(np.int16), frame_shift=1 / FRAME_RATE,
+                                               temporal_dim=0, start=cut.start)
+                    array = fastcopy(array, array=fastcopy(array.array, storage_path=str(h5_path)))
+                    cut_writer.write(fastcopy(cut, custom={**(cut.custom or {}), CODES_FIELD: array}))
+                    result.audio_seconds += len(audio) / SAMPLE_RATE
+                    result.cuts += 1
+
+            group, group_seconds = [], 0.0
+            for cut in cuts:
+                audio, reason = load_cut_audio(cut)
+                if audio is None:
+                    logging.warning(f"skipping cut {cut.id} ({_source(cut)}): {reason}")
+                    result.skipped.append((cut.id, reason))
+                    continue
+                group.append((cut, audio))
+                group_seconds += len(audio) / SAMPLE_RATE
+                if group_seconds >= config.batch_seconds:
+                    flush(group)
+                    group, group_seconds = [], 0.0
+            if group:
+                flush(group)
     write_text_atomic(prefix.with_suffix(".json"), json.dumps(
         {"cuts": result.cuts, "skipped": result.skipped, "audio_seconds": round(result.audio_seconds, 3),
          "encode_seconds": round(result.encode_seconds, 3)}))
@@ -136,85 +156,98 @@ def _source(cut) -> str:
         return "?"
 
 
-_WORKER: dict = {}
+def shard_prefix(out_dir: Path, part: str, k: int) -> Path:
+    return Path(out_dir) / part / f"shard_{k:05d}"
 
 
-def _init_worker(codec_path: str, config: TokenizeConfig, log_level: int) -> None:
-    """Once per worker process: threads, logging, the codec."""
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s [tokenize %(process)d] %(message)s")
+def job_shards(num_shards: int, job: int, num_jobs: int) -> List[int]:
+    """The shards job ``job`` (1-based) of ``num_jobs`` encodes: every num_jobs-th, so each job gets long
+    and short stretches of the part alike."""
+    return [k for k in range(num_shards) if k % num_jobs == job - 1]
+
+
+def tokenize_job(parts: Sequence[Tuple[str, Path]], codec_path: Path, out_dir: Path, job: int = 1,
+                 num_jobs: int = 1, config: TokenizeConfig = TokenizeConfig()) -> int:
+    """Job ``job`` of ``num_jobs``: encode its shards of every part that are not done yet, streaming each
+    manifest once. Returns the number of shards it encoded."""
+    if not 1 <= job <= num_jobs:
+        raise ValueError(f"--job must be in 1..{num_jobs}, got {job}")
     torch.set_num_threads(config.threads)
-    codec = load_codec(codec_path, device=config.device, dtype=getattr(torch, config.dtype))
-    _WORKER.update(codec=codec, config=config, manifests={})
-
-
-def _run_shard(job) -> str:
-    from lhotse import load_manifest
-
-    cuts_path, begin, end, prefix = job
-    if cuts_path not in _WORKER["manifests"]:
-        _WORKER["manifests"] = {cuts_path: list(load_manifest(cuts_path))}  # one part at a time
-    tokenize_shard(_WORKER["codec"], _WORKER["manifests"][cuts_path][begin:end], Path(prefix), _WORKER["config"])
-    return prefix
-
-
-def tokenize_parts(parts: Sequence[Tuple[str, Path]], codec_path: Path, out_dir: Path, num_jobs: int = 1,
-                   config: TokenizeConfig = TokenizeConfig()) -> List[dict]:
-    """Stage 4 for (part, cuts manifest) pairs: resumable and parallel over shards of all parts.
-
-    Shards hold at most ``config.shard_seconds`` of audio, fewer when a part is small, so that every
-    worker has shards to encode. Returns one summary dict per part.
-    """
-    from lhotse import CutSet, load_manifest
-
-    plans, todo = [], []
+    codec, encoded = None, 0
     for part, cuts_path in parts:
-        durations = [c.duration for c in load_manifest(cuts_path)]
-        shard_seconds = min(config.shard_seconds, max(30.0, sum(durations) / (4 * num_jobs)))
-        shards = plan_shards(durations, shard_seconds)
-        prefixes = [out_dir / part / f"shard_{k:05d}" for k in range(len(shards))]
-        prefixes[0].parent.mkdir(parents=True, exist_ok=True)
-        pending = [(str(cuts_path), b, e, str(p)) for (b, e), p in zip(shards, prefixes)
-                   if not p.with_suffix(".json").exists()]
-        logging.info(f"{part}: {len(durations)} cuts in {len(shards)} shards, {len(shards) - len(pending)} already done")
-        plans.append((part, prefixes))
-        todo.extend(pending)
-    start = time.time()
-    init = (str(codec_path), config, logging.getLogger().level)
-    if num_jobs == 1 or len(todo) <= 1:
-        _init_worker(*init)
-        for job in tqdm(todo, desc="Encoding shards"):
-            _run_shard(job)
-    elif todo:  # spawn: fresh processes, no forked torch/OpenMP thread state
-        with multiprocessing.get_context("spawn").Pool(num_jobs, initializer=_init_worker, initargs=init) as pool:
-            for _ in tqdm(pool.imap_unordered(_run_shard, todo), total=len(todo), desc="Encoding shards"):
-                pass
-    wall = time.time() - start
+        shards = part_shards(cuts_path, config)
+        mine = {k: shards[k] for k in job_shards(len(shards), job, num_jobs)
+                if not shard_prefix(out_dir, part, k).with_suffix(".json").exists()}
+        logging.info(f"{part}: job {job}/{num_jobs}: {len(mine)} of its {len(job_shards(len(shards), job, num_jobs))} "
+                     f"shards to encode ({len(shards)} in the part)")
+        if not mine:
+            continue
+        if codec is None:
+            codec = load_codec(codec_path, device=config.device, dtype=getattr(torch, config.dtype))
+        shard_prefix(out_dir, part, 0).parent.mkdir(parents=True, exist_ok=True)
+        by_start = {b: (k, e) for k, (b, e) in mine.items()}
+        cuts = iter_cuts(cuts_path)
+        index = 0
+        for b in sorted(by_start):
+            k, e = by_start[b]
+            for _ in range(b - index):  # skip to the shard's first cut
+                next(cuts)
+            tokenize_shard(codec, itertools.islice(cuts, e - b), shard_prefix(out_dir, part, k), config)
+            index = e
+            encoded += 1
+    return encoded
 
+
+def _run_job(args) -> int:
+    parts, codec_path, out_dir, job, num_jobs, config, log_level = args
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s [tokenize job %(process)d] %(message)s")
+    return tokenize_job(parts, codec_path, out_dir, job, num_jobs, config)
+
+
+def combine_parts(parts: Sequence[Tuple[str, Path]], out_dir: Path, config: TokenizeConfig = TokenizeConfig(),
+                  wall_seconds: float = 0.0) -> List[dict]:
+    """Join each part's shard manifests (streaming) into ``cuts_<part>.jsonl.gz``; one summary dict per part.
+    Fails naming the shards that are not done (a job that failed or was not run)."""
     summaries = []
-    for part, prefixes in plans:
+    for part, cuts_path in parts:
+        prefixes = [shard_prefix(out_dir, part, k) for k in range(len(part_shards(cuts_path, config)))]
+        missing = [p.name for p in prefixes if not p.with_suffix(".json").exists()]
+        if missing:
+            raise RuntimeError(f"{part}: {len(missing)} shards not encoded ({', '.join(missing[:5])}"
+                               f"{' ...' if len(missing) > 5 else ''}): a job failed or did not run; rerun stage 4")
         summary = {"part": part, "cuts": 0, "skipped": [], "audio_seconds": 0.0, "encode_seconds": 0.0}
-        manifests = []
         for p in prefixes:
             info = json.loads(p.with_suffix(".json").read_text())
             summary["cuts"] += info["cuts"]
             summary["skipped"] += info["skipped"]
             summary["audio_seconds"] = round(summary["audio_seconds"] + info["audio_seconds"], 3)
             summary["encode_seconds"] = round(summary["encode_seconds"] + info["encode_seconds"], 3)
-            if info["cuts"]:
-                manifests.append(load_manifest(p.with_suffix(".jsonl.gz")))
-        with atomic_path(out_dir / f"cuts_{part}.jsonl.gz") as tmp:
-            CutSet.from_cuts(c for m in manifests for c in m).to_file(tmp)
-        summary["run_wall_seconds"] = round(wall, 2)  # of this whole run, all parts
+        combine_cuts([p.with_suffix(".jsonl.gz") for p in prefixes], Path(out_dir) / f"cuts_{part}.jsonl.gz")
+        summary["run_wall_seconds"] = round(wall_seconds, 2)  # of this whole run, all parts
         summaries.append(summary)
     return summaries
 
 
+def tokenize_parts(parts: Sequence[Tuple[str, Path]], codec_path: Path, out_dir: Path, num_jobs: int = 1,
+                   config: TokenizeConfig = TokenizeConfig()) -> List[dict]:
+    """Stage 4 in this process for (part, cuts manifest) pairs: ``num_jobs`` jobs (worker processes),
+    resumable per shard, then the join. Returns one summary dict per part."""
+    start = time.time()
+    jobs = [(list(parts), codec_path, out_dir, j, num_jobs, config, logging.getLogger().level)
+            for j in range(1, num_jobs + 1)]
+    if num_jobs == 1:
+        tokenize_job(parts, codec_path, out_dir, 1, 1, config)
+    else:  # spawn: fresh processes, no forked torch/OpenMP thread state
+        with multiprocessing.get_context("spawn").Pool(num_jobs) as pool:
+            for _ in tqdm(pool.imap_unordered(_run_job, jobs), total=num_jobs, desc="Encoding (jobs)"):
+                pass
+    return combine_parts(parts, out_dir, config, time.time() - start)
+
+
 def validate_part(tokens_cuts_path: Path, num_codebooks: int, tolerance_frames: int = 1) -> Tuple[int, List[Tuple[str, str]]]:
     """Check every stored array: int16, [T, K], codes in [0, 1023], T = duration x 75 (+- tolerance)."""
-    from lhotse import load_manifest
-
     n, bad = 0, []
-    for cut in load_manifest(tokens_cuts_path):
+    for cut in iter_cuts(tokens_cuts_path):
         n += 1
         array = cut.custom.get(CODES_FIELD) if cut.custom else None
         if array is None:
