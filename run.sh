@@ -218,6 +218,8 @@ if run_stage 4; then
     # shellcheck disable=SC2086
     $cmd "$exp_dir/log/stage4_codec.log" python local/prepare_codec.py --out "$tokens/codec.pt" \
       --codec-checkpoint "$codec_checkpoint" --fit-cuts "${fit_cuts[@]}" --threads "$nj" "${opts[@]}"
+    # The job's log is not the console: repeat its warning about random weights here, where it is seen.
+    grep -B1 -A5 "NO REAL ENCODEC WEIGHTS" "$exp_dir/log/stage4_codec.log" | grep "^#" >&2 || true
     stage_opts tokenize
     # shellcheck disable=SC2086
     codes=(python local/extract_codes.py --manifest-dir "$data_dir/manifests" --codec "$tokens/codec.pt"

@@ -21,7 +21,7 @@ import torch
 
 from valle.align.config import AlignConfig
 from valle.align.stage import STEPS, Parts, Stage3
-from valle.utils.jobs import threads_per_job
+from valle.utils.jobs import job_threads
 from valle.utils.logging import setup_logging
 from valle.utils.settings import add_settings, from_args
 
@@ -40,8 +40,8 @@ def get_args():
     p.add_argument("--nj", type=int, default=1, help="number of pieces (jobs of the features and align steps) [1]")
     p.add_argument("--job", type=int, help="the piece of a features or align step, 1..--nj")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch threads (0: Slurm's --cpus-per-task in a Slurm job, else cores / --nj, all cores for the "
-                        "train step) [0]")
+                   help="torch threads (0: Slurm's --cpus-per-task in a Slurm job, else 1 per job and all cores for the "
+                        "train step: results do not depend on --nj) [0]")
     p.add_argument("--log-file", type=Path)
     add_settings(p, AlignConfig)
     args = p.parse_args()
@@ -53,9 +53,8 @@ def get_args():
 def main():
     args = get_args()
     setup_logging(args.log_file)
-    # The train step is one job: it has the machine (or its Slurm allocation) to itself, whatever --nj is,
-    # so that its results do not depend on --nj.
-    torch.set_num_threads(args.threads if args.threads > 0 else threads_per_job(1 if args.step == "train" else args.nj))
+    # The train step runs alone: it has the machine (or its Slurm allocation) to itself, whatever --nj is.
+    torch.set_num_threads(args.threads if args.threads > 0 else job_threads(whole_machine=args.step in ("train", "all")))
     parts = Parts(args.train_parts, args.labeled_parts, args.unlabeled_parts)
     try:
         stage = Stage3(args.lang_dir, args.manifest_dir, args.exp_dir, args.aligned_dir, parts, args.nj,

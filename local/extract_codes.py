@@ -19,7 +19,7 @@ from pathlib import Path
 
 from valle.codec.config import TokenizeConfig
 from valle.codec.stage import extract_codes, extract_codes_job
-from valle.utils.jobs import threads_per_job
+from valle.utils.jobs import job_threads
 from valle.utils.logging import setup_logging
 from valle.utils.settings import add_settings, from_args
 
@@ -34,7 +34,9 @@ def get_args():
     p.add_argument("--job", type=int, help="run job J of --nj only (1..--nj)")
     p.add_argument("--step", choices=("all", "combine"), default="all",
                    help="combine: join and validate the shards the jobs wrote [all]")
-    p.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: cores / --nj)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads per job (0: Slurm's --cpus-per-task in a Slurm job, else 1: codes do not "
+                        "depend on --nj) [0]")
     p.add_argument("--log-file", default=None)
     add_settings(p, TokenizeConfig, prefix="codec_")
     return p.parse_args()
@@ -44,7 +46,7 @@ def main():
     args = get_args()
     setup_logging(args.log_file)
     cfg = dataclasses.replace(from_args(TokenizeConfig, args, prefix="codec_"),
-                              threads=args.threads if args.threads > 0 else threads_per_job(args.nj))
+                              threads=args.threads if args.threads > 0 else job_threads())
     try:
         if args.job is not None:
             extract_codes_job(args.manifest_dir, args.parts, args.codec, args.out_dir, args.job, args.nj, cfg)

@@ -71,3 +71,33 @@ def test_inspection_aids_and_rerun_is_a_no_op(aligned_recipe):
     assert set(tiers) == {"words", "phones"} and tiers["phones"] and xmax > 0
     out = run_recipe("--stage", 3, "--stop-stage", 3, *common).stdout
     assert "Stage 3 already done" in out
+
+
+def test_a_failed_job_fails_the_stage_and_a_rerun_redoes_only_that_job(aligned_recipe, tmp_path):
+    import gzip
+    import shutil
+    ref, common = aligned_recipe[0], aligned_recipe[1]
+    conf = common[common.index("--conf") + 1]
+    for d in ("data/manifests", "data/lang", "data/aligned", "exp/align"):
+        shutil.copytree(ref / d, tmp_path / d)
+    (tmp_path / "data" / "aligned" / ".done").unlink()  # stage 3 not finished
+    split = tmp_path / "exp" / "align" / "split2"       # the fixture ran with run.sh's default --nj 2
+    (split / "ali" / "2.json").unlink()                  # job 2 of the align step did not finish ...
+    piece = split / "cuts_dev-clean.2.jsonl.gz"
+    good = piece.read_bytes()
+    piece.write_bytes(gzip.compress(b"{not json\n"))    # ... and fails again: its input is broken
+    before = {p: p.stat().st_mtime_ns for p in split.rglob("*") if p.is_file()}
+    args = ["--stage", 3, "--stop-stage", 3, "--conf", conf, "--data-dir", tmp_path / "data",
+            "--exp-dir", tmp_path / "exp"]
+    p = run_recipe(*args, check=False)
+    assert p.returncode != 0 and "1 / 2 failed" in p.stdout and "stage3_align.2.log" in p.stdout
+    assert not (tmp_path / "data" / "aligned" / ".done").exists()
+    piece.write_bytes(good)
+    run_recipe(*args)
+    changed = {p.relative_to(split).as_posix() for p in split.rglob("*") if p.is_file()
+               and before.get(p) != p.stat().st_mtime_ns}
+    assert changed and all(c.startswith("ali/") and (c.endswith(".2.jsonl.gz") or c.endswith(".2.tsv") or c == "ali/2.json")
+                           for c in changed - {"cuts_dev-clean.2.jsonl.gz"}), changed
+    for part in ("train-clean-100", "dev-clean", "test-clean", "small"):
+        a, b = tmp_path / "data" / "aligned" / f"cuts_{part}.jsonl.gz", ref / "data" / "aligned" / f"cuts_{part}.jsonl.gz"
+        assert gzip.decompress(a.read_bytes()) == gzip.decompress(b.read_bytes()), part

@@ -11,6 +11,11 @@
 # updates then linear decay to 800k, 10-20 s crops, 3 s prompts; stage 7 on test-clean 4-10 s with 3 s
 # prompts); this conf sets only what differs from them.
 
+# Jobs (Kaldi's cmd.sh): stages 3-4 run --nj split jobs through $cmd. On a Slurm cluster, e.g.
+#   ./run.sh --recipe librispeech --nj 400 --cmd "utils/slurm.pl --mem 6G --time 12:00:00"
+# (README, "Paper scale"); here, utils/run.pl runs them on this machine.
+cmd=utils/run.pl
+
 corpus_source=download
 corpora="librispeech librilight"
 librispeech_dir=$dl_dir/LibriSpeech

@@ -188,12 +188,15 @@ def summarize_manifests(manifest_dir: Path) -> str:
     rows = []
     for rec_path in sorted(manifest_dir.glob("*_recordings_*.jsonl.gz")):
         corpus, part = rec_path.name[: -len(".jsonl.gz")].split("_recordings_", 1)
-        recordings = load_manifest_lazy(rec_path)
-        supervisions = load_manifest_lazy(manifest_dir / f"{corpus}_supervisions_{part}.jsonl.gz")
-        durations = [r.duration for r in recordings]
-        sups = [(s.speaker, s.duration) for s in supervisions]
-        rows.append((corpus, part, len(durations), len(sups), len({spk for spk, _ in sups}),
-                     sum(durations) / 3600, sum(d for _, d in sups) / 3600))
+        n_rec = n_sup = 0
+        rec_s = sup_s = 0.0
+        speakers = set()  # memory: one entry per speaker
+        for r in load_manifest_lazy(rec_path):
+            n_rec, rec_s = n_rec + 1, rec_s + r.duration
+        for s in load_manifest_lazy(manifest_dir / f"{corpus}_supervisions_{part}.jsonl.gz"):
+            n_sup, sup_s = n_sup + 1, sup_s + s.duration
+            speakers.add(s.speaker)
+        rows.append((corpus, part, n_rec, n_sup, len(speakers), rec_s / 3600, sup_s / 3600))
     skipped = {}
     for path in manifest_dir.glob("skipped_*.tsv"):
         skipped[path.stem[len("skipped_"):]] = sum(1 for line in path.read_text().splitlines() if line)
