@@ -244,7 +244,7 @@ class Stage3:
         secs = sum(len(v) for v in feats.values()) * F.FRAME_SHIFT
         logging.info("GMM trained on %d utterances (%.1f min) in %.1f s; %d failed", len(alignments), secs / 60,
                      time.time() - t0, len(failures))
-        (out / ".done").write_text(json.dumps({"seconds": time.time() - t0, "audio_seconds": secs}) + "\n")
+        write_text_atomic(out / ".done", json.dumps({"seconds": time.time() - t0, "audio_seconds": secs}) + "\n")
 
     def train_dnn(self) -> None:
         """The DNN learns the GMM's HMM-state (pdf) alignments: one label per 30 ms output frame."""
@@ -265,7 +265,7 @@ class Stage3:
         model, log_priors, history = train_dnn(items, gmm_hmm.num_pdfs, self.cfg.dnn, valid)
         out.mkdir(parents=True, exist_ok=True)
         save_dnn(out / "final.pt", model, log_priors, {"history": history})
-        (out / ".done").write_text(json.dumps({"seconds": time.time() - t0, "history": history[-1]}) + "\n")
+        write_text_atomic(out / ".done", json.dumps({"seconds": time.time() - t0, "history": history[-1]}) + "\n")
         logging.info("DNN trained in %.1f s", time.time() - t0)
 
     def estimate_bigram(self) -> None:
@@ -327,8 +327,9 @@ class Stage3:
         from lhotse import CutSet
 
         out = self.split_dir / "ali"
+        t0 = time.time()
         c = {"utterances": 0, "aligned": 0, "failed": 0, "retried_wider_beam": 0, "cuts_written": 0,
-             "cuts_left_out": 0, "audio_seconds": 0.0, "failure_reasons": {}}
+             "cuts_left_out": 0, "audio_seconds": 0.0, "seconds": 0.0, "failure_reasons": {}}
         with atomic_path(out / f"cuts_{part}.{job}.jsonl.gz") as cuts_tmp, \
                 atomic_path(out / f"failed_{part}.{job}.tsv") as fail_tmp, \
                 open(fail_tmp, "w", encoding="utf-8") as failures, CutSet.open_writer(cuts_tmp) as writer:
@@ -353,6 +354,7 @@ class Stage3:
                 else:
                     writer.write(kept)
                     c["cuts_written"] += 1
+        c["seconds"] = time.time() - t0
         return c
 
     def _align_one(self, asr: HybridAsr, hclg, cmvn: F.Cmvn, ua, labeled: bool) -> UtteranceAlignment:
@@ -393,18 +395,21 @@ class Stage3:
                         for line in g:
                             f.write(line)
             c = _sum_counts([r["parts"][part] for r in results])
+            speed = {"audio_hours": round(c["audio_seconds"] / 3600, 4),
+                     "x_real_time_per_job": round(c["audio_seconds"] / max(c["seconds"], 1e-9), 1)}
             if labeled:
                 summary["parts"][part] = {"kind": "labeled", "utterances": c["utterances"], "aligned": c["aligned"],
                                           "failed": c["failed"], "retried_wider_beam": c["retried_wider_beam"],
                                           "cuts_written": c["cuts_written"], "cuts_left_out": c["cuts_left_out"],
-                                          "failure_reasons": c["failure_reasons"]}
+                                          "failure_reasons": c["failure_reasons"], **speed}
                 logging.info("%s: %d aligned, %d failed (listed in ali/failed_%s.tsv), %d needed the retry beam; "
                              "%d cuts written, %d left out", part, c["aligned"], c["failed"], part,
                              c["retried_wider_beam"], c["cuts_written"], c["cuts_left_out"])
             else:
                 summary["parts"][part] = {"kind": "unlabeled", "segments": c["utterances"], "decoded": c["aligned"],
                                           "failed": c["failed"], "cuts_written": c["cuts_written"],
-                                          "cuts_left_out": c["cuts_left_out"], "failure_reasons": c["failure_reasons"]}
+                                          "cuts_left_out": c["cuts_left_out"], "failure_reasons": c["failure_reasons"],
+                                          **speed}
                 logging.info("%s: %d segments decoded, %d failed; %d cuts written, %d left out", part, c["aligned"],
                              c["failed"], c["cuts_written"], c["cuts_left_out"])
             inspect += [(part, cut) for cut in _first(iter_cuts(out), self.cfg.num_inspect if labeled else 1)]
