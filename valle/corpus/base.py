@@ -25,3 +25,7 @@ class CorpusInfo:
     archive_parts: Sequence[str] = field(default_factory=tuple)  # what the downloader offers
     home: str = ""  # where the data comes from, for error messages
     check_file: Optional[Callable[[Path], Optional[str]]] = None  # per-audio-file check beyond decoding
+    # Streaming stage 1 (corpora too big for lhotse's in-memory parsers): iter_part(corpus_dir, part,
+    # exclude, num_jobs) yields (Recording, [SupervisionSegment]) one audio file at a time, leaving out the
+    # files in ``exclude``; used instead of ``prepare`` when set.
+    iter_part: Optional[Callable] = None

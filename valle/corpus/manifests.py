@@ -2,7 +2,9 @@
 
 ``prepare_corpus`` checks the corpus directory, audits every audio file (unreadable, empty or truncated
 files are skipped and listed with the reason), runs the corpus's lhotse-style prepare function on what is
-readable, fixes and validates the manifests, builds cuts, and writes everything atomically. (Stage 0,
+readable, fixes and validates the manifests, builds cuts, and writes everything atomically. A corpus with a
+streaming parser (``CorpusInfo.iter_part``: LibriLight) is written through lazy writers one audio file at a
+time instead, its memory flat in the part's size. (Stage 0,
 fetching the parts, is valle/corpus/download.py.)
 
 A new corpus needs one prepare function with lhotse's signature
@@ -101,6 +103,8 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
 
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
     extra_check = KNOWN_CORPORA[corpus].check_file if corpus in KNOWN_CORPORA else None
+    # A known corpus with a streaming parser uses it (unless another prepare function is given).
+    iter_part = KNOWN_CORPORA[corpus].iter_part if prepare_fn is None and corpus in KNOWN_CORPORA else None
     if prepare_fn is None:
         if corpus not in KNOWN_CORPORA:
             raise CorpusError(f"unknown corpus {corpus!r} and no prepare function given "
@@ -122,6 +126,14 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
     for path, reason in bad:
         logging.warning(f"skipping {path}: {reason}")
     skipped: List[Tuple[str, str]] = [(str(p), r) for p, r in bad]
+
+    if iter_part is not None:
+        stats, used = {}, set()
+        for part in parts:
+            stats[part] = _prepare_part_streaming(corpus, corpus_dir, part, output_dir, iter_part, bad_paths,
+                                                  num_jobs, used)
+        _write_skipped(corpus, files, bad_paths, used, skipped, output_dir)
+        return stats
 
     with tempfile.TemporaryDirectory(prefix="valle_shadow_") as tmp:
         source_dir = corpus_dir
@@ -157,6 +169,11 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
                 speakers=len({s.speaker for s in supervisions}),
                 hours=sum(r.duration for r in recordings) / 3600)
 
+    _write_skipped(corpus, files, bad_paths, used, skipped, output_dir)
+    return stats
+
+
+def _write_skipped(corpus: str, files, bad_paths: set, used: set, skipped: list, output_dir: Path) -> None:
     unused = [f for f in files if f not in bad_paths and os.path.realpath(f) not in used]
     for f in unused:
         skipped.append((str(f), "not in the corpus's transcripts/metadata (no supervision)"))
@@ -165,7 +182,42 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
                         f"(no transcript or metadata), e.g. {unused[0]}")
     write_text_atomic(output_dir / f"skipped_{corpus}.tsv",
                       "".join(f"{p}\t{r}\n" for p, r in skipped))
-    return stats
+
+
+def _prepare_part_streaming(corpus: str, corpus_dir: Path, part: str, output_dir: Path, iter_part: Callable,
+                            exclude: set, num_jobs: int, used: set) -> PartStats:
+    """One part through lazy writers, one audio file at a time: recordings, supervisions and cuts (one cut per
+    recording, named after it), each file fixed and validated as the in-memory path does for a whole part."""
+    from lhotse import CutSet, RecordingSet, SupervisionSet
+    from lhotse.qa import fix_manifests, validate_recordings_and_supervisions
+    from lhotse.utils import fastcopy
+
+    n_rec = n_sup = 0
+    seconds, speakers = 0.0, set()
+    paths = {k: output_dir / f"{corpus}_{k}_{part}.jsonl.gz" for k in ("recordings", "supervisions")}
+    paths["cuts"] = output_dir / f"cuts_{part}.jsonl.gz"
+    with atomic_path(paths["recordings"]) as rec_tmp, atomic_path(paths["supervisions"]) as sup_tmp, \
+            atomic_path(paths["cuts"]) as cut_tmp, RecordingSet.open_writer(rec_tmp) as rec_w, \
+            SupervisionSet.open_writer(sup_tmp) as sup_w, CutSet.open_writer(cut_tmp) as cut_w:
+        for recording, segments in tqdm(iter_part(corpus_dir, part, exclude, num_jobs), desc=f"{corpus}/{part}",
+                                        mininterval=5):
+            recs, sups = fix_manifests(RecordingSet.from_recordings([recording]), SupervisionSet.from_segments(segments))
+            validate_recordings_and_supervisions(recs, sups)
+            for r in recs:
+                rec_w.write(r)
+                n_rec, seconds = n_rec + 1, seconds + r.duration
+                used.update(os.path.realpath(s.source) for s in r.sources if s.type == "file")
+            for sup in sups:
+                sup_w.write(sup)
+                n_sup += 1
+                speakers.add(sup.speaker)
+            for cut in CutSet.from_manifests(recordings=recs, supervisions=sups):
+                cut_w.write(fastcopy(cut, id=cut.recording_id))
+    if n_rec == 0:
+        for p in paths.values():
+            p.unlink(missing_ok=True)
+        raise CorpusError(f"{corpus}/{part}: no recordings from {corpus_dir / part} (is the layout right?)")
+    return PartStats(recordings=n_rec, supervisions=n_sup, speakers=len(speakers), hours=seconds / 3600)
 
 
 def _rebase_sources(recording, old_root: Path, new_root: Path):
