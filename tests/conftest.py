@@ -74,7 +74,8 @@ def aligned_recipe(tmp_path_factory):
     uid, words = test[0].split(" ", 1)
     test[0] = uid + " " + " ".join([words] * 12)
     (lang / "text" / "test-clean.txt").write_text("\n".join(test) + "\n")
-    out = run_recipe("--stage", 3, "--stop-stage", 3, *common).stdout
+    # One job: the split-job tests compare their --nj 2 and --nj 3 runs against it.
+    out = run_recipe("--stage", 3, "--stop-stage", 3, "--nj", 1, *common).stdout
     return tmp, common, out, dev[0].split()[0], uid
 
 

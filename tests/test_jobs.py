@@ -104,7 +104,7 @@ def copy_stages_1_2(src: Path, dst: Path) -> None:
 
 @pytest.mark.e2e
 def test_stages_3_4_on_slurm_equal_run_pl_with_other_nj(slurm, aligned_recipe, tmp_path):
-    """Stage 3 by slurm.pl --nj 3 equals the fixture's run.pl --nj 2; stage 4 by slurm.pl --nj 3 equals run.pl --nj 1."""
+    """Stage 3 by slurm.pl --nj 3 equals the fixture's run.pl --nj 1; so does stage 4."""
     ref, common = aligned_recipe[0], aligned_recipe[1]
     conf = common[common.index("--conf") + 1]
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"

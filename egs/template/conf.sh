@@ -23,3 +23,6 @@ test_parts="test"
 # set here only what differs, e.g.
 #   phone_set=ipa                 # stage 2: espeak-ng phonemes instead of CMUdict's ARPAbet
 #   test_min_duration=2           # stage 7: shortest test utterance (default 4 s, as the paper)
+
+# Jobs of stages 3-4 (Kaldi's cmd.sh; --cmd on run.sh overrides it): utils/run.pl here, or on Slurm
+#   cmd="utils/slurm.pl --mem 2G --time 4:00:00"
