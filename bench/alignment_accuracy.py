@@ -92,11 +92,10 @@ class PartAligner:
         """{utterance id: alignment} of a labeled part by the DNN-HMM at ``shift`` ms."""
         asr, cfg = self.asr[shift], self.asr[shift].cfg
         utts, _, feats = self.part(part, True)
-        beams = (*cfg.beams, cfg.retry_beam * cfg.last_retry_factor)
         out = {}
         for u in utts:
             hmm, s, self_loop, ll = asr.align_loglikes(feats["fbank"][u.id])
-            r = force_align(u, ll, hmm, s, self_loop, asr.engine, beams, self.lang.lexicon)
+            r = force_align(u, ll, hmm, s, self_loop, asr.engine, cfg.dnn_beams, self.lang.lexicon)
             if r.phones is not None:
                 out[u.id] = r
         return out

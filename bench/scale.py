@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -57,7 +58,7 @@ def run_steps(corpus: Path, work: Path, nj: int) -> dict:
     from lhotse import CutSet
 
     from valle.align.pipeline import UtteranceAlignment, aligned_cut
-    from valle.align.stage import SubsetChooser, TextIndex, _with_supervisions, _with_text
+    from valle.align.stage import SubsetChooser, TextIndex
     from valle.codec.config import TokenizeConfig
     from valle.codec.tokenize import part_shards
     from valle.data.split import combine_cuts, iter_cuts, split_cuts
@@ -69,10 +70,10 @@ def run_steps(corpus: Path, work: Path, nj: int) -> dict:
     subset = SubsetChooser(10000)
 
     def transform(cut, piece):
-        sups = [_with_text(s, texts.get(s.id)) for s in cut.supervisions]
+        sups = [replace(s, text=texts.get(s.id)) for s in cut.supervisions]
         for s in sups:
             subset.offer("train", s, cut.id)
-        return _with_supervisions(cut, sups)
+        return replace(cut, supervisions=sups)
     pieces = [work / f"cuts_train.{j}.jsonl.gz" for j in range(1, nj + 1)]
     split_cuts(corpus / "cuts_train.jsonl.gz", nj, pieces, transform)
     texts.close()

@@ -68,3 +68,9 @@ class AlignConfig:
     @property
     def beams(self) -> Tuple[float, float]:
         return self.beam, self.retry_beam
+
+    @property
+    def dnn_beams(self) -> Tuple[float, float, float]:
+        """DNN-HMM forced alignment: Kaldi's beam and retry beam, then a last resort wide enough for a weak
+        model (small corpora)."""
+        return self.beam, self.retry_beam, self.retry_beam * self.last_retry_factor

@@ -57,16 +57,30 @@ class Cmvn:
 
     @classmethod
     def estimate(cls, items: Iterable[Tuple[str, np.ndarray]]) -> "Cmvn":
-        acc: Dict[str, list] = {}
+        acc = CmvnAccumulator()
         for spk, feats in items:
-            a = acc.setdefault(spk, [0.0, 0.0, 0])
-            a[0] = a[0] + feats.sum(0, dtype=np.float64)
-            a[1] = a[1] + np.square(feats, dtype=np.float64).sum(0)
-            a[2] += len(feats)
-        return cls({spk: (s, ss, n) for spk, (s, ss, n) in acc.items()})
+            acc.add(spk, feats)
+        return acc.cmvn()
 
     def apply(self, spk: str, feats: np.ndarray) -> np.ndarray:
         s, ss, n = self.stats[spk]
         mean = s / max(n, 1)
         var = np.maximum(ss / max(n, 1) - mean ** 2, 1e-6)
         return ((feats - mean) / np.sqrt(var)).astype(np.float32)
+
+
+class CmvnAccumulator:
+    """Per-speaker sums of one feature kind, added up utterance by utterance (stage 3's features jobs save
+    them per piece; ``Cmvn.estimate`` over utterances held together)."""
+
+    def __init__(self):
+        self.stats: Dict[str, list] = {}
+
+    def add(self, spk: str, feats: np.ndarray) -> None:
+        a = self.stats.setdefault(spk, [0.0, 0.0, 0])
+        a[0] = a[0] + feats.sum(0, dtype=np.float64)
+        a[1] = a[1] + np.square(feats, dtype=np.float64).sum(0)
+        a[2] += len(feats)
+
+    def cmvn(self) -> Cmvn:
+        return Cmvn({spk: (s, ss, n) for spk, (s, ss, n) in self.stats.items()})

@@ -61,23 +61,7 @@ def iter_utterance_audio(cuts: Iterable, part: str, labeled: bool) -> Iterator[T
         yield cut, [UtteranceAudio(u, utterance_samples(audio, u, cut), "") for u in utts]
 
 
-class CmvnAccumulator:
-    """Per-speaker sums of one feature kind (Kaldi's compute-cmvn-stats --spk2utt), saved as .npz (no pickle)."""
-
-    def __init__(self):
-        self.stats: Dict[str, list] = {}
-
-    def add(self, spk: str, feats: np.ndarray) -> None:
-        a = self.stats.setdefault(spk, [0.0, 0.0, 0])
-        a[0] = a[0] + feats.sum(0, dtype=np.float64)
-        a[1] = a[1] + np.square(feats, dtype=np.float64).sum(0)
-        a[2] += len(feats)
-
-    def cmvn(self) -> F.Cmvn:
-        return F.Cmvn({spk: (s, ss, n) for spk, (s, ss, n) in self.stats.items()})
-
-
-def save_cmvn(path: Path, accs: Dict[str, CmvnAccumulator]) -> None:
+def save_cmvn(path: Path, accs: Dict[str, F.CmvnAccumulator]) -> None:
     """{kind: accumulator} into one .npz: speakers, and per kind the sums, sums of squares and frame counts."""
     speakers = sorted({s for a in accs.values() for s in a.stats})
     arrays = {"speakers": np.asarray(speakers, dtype=str)}

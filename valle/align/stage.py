@@ -29,7 +29,8 @@ import json
 import logging
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+import functools
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Iterator, List, Sequence, Tuple
 
@@ -43,11 +44,12 @@ from valle.align.engine import get_engine
 from valle.align.gmm import train_gmm
 from valle.align.hybrid import HybridAsr, Utterance, make_hmm
 from valle.align.phone_lm import PhoneBigram, estimate_bigram, write_arpa
-from valle.align.pipeline import (CmvnAccumulator, aligned_cut, force_align, iter_utterance_audio, load_cmvn,
-                                  phone_items, save_cmvn, UtteranceAlignment)
+from valle.align.pipeline import (UtteranceAlignment, aligned_cut, force_align, iter_utterance_audio, load_cmvn,
+                                  phone_items, save_cmvn, utterance_samples, write_failures)
 from valle.align.textgrid import plot_alignment, write_textgrid
 from valle.data.split import combine_cuts, iter_cuts, split_cuts
 from valle.text.lang_dir import LangDir
+from valle.utils.audio import load_mono
 from valle.utils.io import atomic_path, write_text_atomic
 
 STEPS = ("split", "features", "train", "align", "combine")
@@ -121,12 +123,12 @@ class Stage3:
             def transform(cut, piece, texts=texts, is_train=is_train, part=part):
                 if texts is None:
                     return cut
-                sups = [_with_text(sup, texts.get(sup.id)) for sup in cut.supervisions]
+                sups = [replace(sup, text=texts.get(sup.id)) for sup in cut.supervisions]
                 if is_train:
                     for sup in sups:
                         if sup.text:
                             subset.offer(part, sup, cut.id)
-                return _with_supervisions(cut, sups)
+                return replace(cut, supervisions=sups)
             try:
                 counts[part] = split_cuts(src, self.num_jobs, [self.piece(part, j) for j in self.jobs()], transform)
             finally:
@@ -163,7 +165,7 @@ class Stage3:
         audio_s, n_utts = 0.0, 0
         for part, labeled in self.parts.all():
             is_train = part in self.parts.train
-            accs = {"fbank": CmvnAccumulator(), "mfcc": CmvnAccumulator()}
+            accs = {"fbank": F.CmvnAccumulator(), "mfcc": F.CmvnAccumulator()}
             with atomic_path(out / f"subset_{part}.{job}.h5") as tmp:
                 import h5py
                 with h5py.File(tmp, "w") as h5:
@@ -210,16 +212,27 @@ class Stage3:
         return out
 
     # ------------------------------------------------------------------------------------- train
+    @functools.cached_property
+    def engine(self):
+        return get_engine(self.cfg.engine)
+
+    @functools.cached_property
+    def asr(self) -> HybridAsr:
+        """The models under exp_dir, each read on first use (after the step that trains it)."""
+        return HybridAsr(self.lang, self.exp_dir, self.cfg, self.engine)
+
     def train(self) -> None:
-        """GMM, then DNN, then (with unlabeled parts) the phone bigram; each resumes from its marker."""
+        """GMM, then DNN, then (with unlabeled parts) the phone bigram; each resumes from its marker. The
+        subset's fbank features are read once for the last two."""
         self.train_gmm()
-        self.train_dnn()
-        if self.parts.unlabeled:
-            self.estimate_bigram()
+        steps = [(self.train_dnn, "dnn")] + ([(self.estimate_bigram, "decode")] if self.parts.unlabeled else [])
+        steps = [step for step, name in steps if not (self.exp_dir / name / ".done").is_file()]
+        if steps:
+            fbank = self._subset_features("fbank")
+            for step in steps:
+                step(fbank)
 
     def train_gmm(self) -> None:
-        from valle.align.pipeline import write_failures
-
         out = self.exp_dir / "gmm"
         if (out / ".done").is_file():
             return
@@ -234,8 +247,7 @@ class Stage3:
                 graphs[uid] = hmm.training_graph(words)
             except KeyError as e:
                 failures[uid] = f"transcript mismatch: {e.args[0]}"
-        engine = get_engine(self.cfg.engine)
-        gmm, alignments, fail2, rows = train_gmm(hmm, feats, graphs, engine, self.cfg.gmm, self.cfg.beams)
+        gmm, alignments, fail2, rows = train_gmm(hmm, feats, graphs, self.engine, self.cfg.gmm, self.cfg.beams)
         failures.update(fail2)
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "final.pt") as tmp:
@@ -246,15 +258,12 @@ class Stage3:
                      time.time() - t0, len(failures))
         write_text_atomic(out / ".done", json.dumps({"seconds": time.time() - t0, "audio_seconds": secs}) + "\n")
 
-    def train_dnn(self) -> None:
-        """The DNN learns the GMM's HMM-state (pdf) alignments: one label per 30 ms output frame."""
+    def train_dnn(self, fb: Dict[str, torch.Tensor]) -> None:
+        """The DNN learns the GMM's HMM-state (pdf) alignments: one label per 30 ms output frame.
+        ``fb``: the subset's normalized fbank."""
         out = self.exp_dir / "dnn"
-        if (out / ".done").is_file():
-            return
         t0 = time.time()
-        asr = HybridAsr(self.lang, self.exp_dir, self.cfg, get_engine(self.cfg.engine))
-        gmm_hmm, _, ckpt = asr.gmm_system()
-        fb = self._subset_features("fbank")
+        gmm_hmm, _, ckpt = self.asr.gmm_system()
         items = {}
         for uid, tids in ckpt["alignments"].items():
             if uid in fb:
@@ -268,21 +277,19 @@ class Stage3:
         write_text_atomic(out / ".done", json.dumps({"seconds": time.time() - t0, "history": history[-1]}) + "\n")
         logging.info("DNN trained in %.1f s", time.time() - t0)
 
-    def estimate_bigram(self) -> None:
-        """Phone bigram of the unlabeled parts' decoding, from the DNN-HMM alignments of the training subset."""
+    def estimate_bigram(self, fb: Dict[str, torch.Tensor]) -> None:
+        """Phone bigram of the unlabeled parts' decoding, from the DNN-HMM alignments of the training subset
+        (``fb``: its normalized fbank, consumed)."""
         out = self.exp_dir / "decode"
-        if (out / ".done").is_file():
-            return
         t0 = time.time()
-        asr = HybridAsr(self.lang, self.exp_dir, self.cfg, get_engine(self.cfg.engine))
-        fb = self._subset_features("fbank")
+        asr = self.asr
         seqs = []
         for part, uid, spk, dur, words in self.subset_rows():
             if uid not in fb:
                 continue
             u = Utterance(uid, part, spk, "", 0.0, dur, words)
             hmm, s, self_loop, ll = asr.align_loglikes(fb.pop(uid))
-            r = force_align(u, ll, hmm, s, self_loop, asr.engine, self._beams(), self.lang.lexicon)
+            r = force_align(u, ll, hmm, s, self_loop, asr.engine, self.cfg.dnn_beams, self.lang.lexicon)
             if r.tids is not None:
                 seqs.append([seg.phone for seg in hmm.segments_from_alignment(r.tids)])
         bigram = estimate_bigram(seqs, self.lang.phones, self.cfg.bigram_add_k)
@@ -293,10 +300,6 @@ class Stage3:
                 np.savez(f, costs=bigram.costs, order=np.asarray(bigram.order, dtype=np.int64))
         write_text_atomic(out / ".done", json.dumps({"seconds": time.time() - t0, "utterances": len(seqs)}) + "\n")
         logging.info("phone bigram from %d aligned utterances of the training subset", len(seqs))
-
-    def _beams(self) -> Tuple[float, ...]:
-        # Kaldi's beam and retry beam, then a last resort wide enough for a weak model (small corpora).
-        return (*self.cfg.beams, self.cfg.retry_beam * self.cfg.last_retry_factor)
 
     # ------------------------------------------------------------------------------------- align
     def align(self, job: int) -> dict:
@@ -310,7 +313,7 @@ class Stage3:
         for m in ("gmm", "dnn") + (("decode",) if self.parts.unlabeled else ()):
             self._require(self.exp_dir / m / ".done", "train")
         t0 = time.time()
-        asr = HybridAsr(self.lang, self.exp_dir, self.cfg, get_engine(self.cfg.engine))
+        asr = self.asr
         hclg = None
         if self.parts.unlabeled:
             with np.load(self.exp_dir / "decode" / "phone_bigram.npz", allow_pickle=False) as z:
@@ -361,12 +364,13 @@ class Stage3:
         if ua.samples is None:
             return UtteranceAlignment(None, None, None, False, ua.error)
         u = ua.utt
-        fb = torch.from_numpy(cmvn.apply(u.speaker, F.fbank(ua.samples))) if len(ua.samples) else None
-        if fb is None or len(fb) == 0:
+        raw = F.fbank(ua.samples)
+        if len(raw) == 0:  # before CMVN: a speaker with no frames at all has no statistics
             return UtteranceAlignment(None, None, None, False, "no frames: shorter than one 25 ms window")
+        fb = torch.from_numpy(cmvn.apply(u.speaker, raw))
         if labeled:
             hmm, s, self_loop, ll = asr.align_loglikes(fb)
-            return force_align(u, ll, hmm, s, self_loop, asr.engine, self._beams(), self.lang.lexicon)
+            return force_align(u, ll, hmm, s, self_loop, asr.engine, self.cfg.dnn_beams, self.lang.lexicon)
         tids, reason = asr.decode_one(hclg, fb, u.id)
         if tids is None:
             return UtteranceAlignment(None, None, None, False, reason)
@@ -381,7 +385,7 @@ class Stage3:
             marker = self.split_dir / "ali" / f"{j}.json"
             self._require(marker, f"align (job {j})")
             results.append(json.loads(marker.read_text()))
-        summary = {"engine": get_engine(self.cfg.engine).name, "dnn_frame_shift_ms": self.cfg.dnn_frame_shift_ms,
+        summary = {"engine": self.engine.name, "dnn_frame_shift_ms": self.cfg.dnn_frame_shift_ms,
                    "num_jobs": self.num_jobs, "steps": self._step_seconds(results), "parts": {}}
         inspect = []
         (self.exp_dir / "ali").mkdir(parents=True, exist_ok=True)
@@ -413,7 +417,7 @@ class Stage3:
                 logging.info("%s: %d segments decoded, %d failed; %d cuts written, %d left out", part, c["aligned"],
                              c["failed"], c["cuts_written"], c["cuts_left_out"])
             inspect += [(part, cut) for cut in _first(iter_cuts(out), self.cfg.num_inspect if labeled else 1)]
-        write_inspection(self.exp_dir / "inspect", inspect, get_engine(self.cfg.engine).name)
+        write_inspection(self.exp_dir / "inspect", inspect, self.engine.name)
         summary["total_s"] = sum(summary["steps"].values())
         write_text_atomic(self.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
         return summary
@@ -501,16 +505,6 @@ class SubsetChooser:
         return [row for _, row in self.heap]
 
 
-def _with_text(sup, text: str):
-    from dataclasses import replace
-    return replace(sup, text=text)
-
-
-def _with_supervisions(cut, sups):
-    from dataclasses import replace
-    return replace(cut, supervisions=sups)
-
-
 def _first(it: Iterator, n: int) -> list:
     out = []
     for x in it:
@@ -534,9 +528,6 @@ def _sum_counts(rows: List[dict]) -> dict:
 
 def write_inspection(out_dir: Path, inspect: List[tuple], engine_name: str) -> None:
     """A TextGrid and a PNG (waveform + tiers) per (part, aligned cut): its first supervision."""
-    from valle.align.pipeline import utterance_samples
-    from valle.utils.audio import load_mono
-
     for part, cut in inspect:
         sup = cut.supervisions[0]
         ali = sup.alignment or {}

@@ -170,30 +170,33 @@ def tokenize_job(parts: Sequence[Tuple[str, Path]], codec_path: Path, out_dir: P
                  num_jobs: int = 1, config: TokenizeConfig = TokenizeConfig()) -> int:
     """Job ``job`` of ``num_jobs``: encode its shards of every part that are not done yet, streaming each
     manifest once. Returns the number of shards it encoded."""
+    from lhotse.serialization import deserialize_item
+
     if not 1 <= job <= num_jobs:
         raise ValueError(f"--job must be in 1..{num_jobs}, got {job}")
     torch.set_num_threads(config.threads)
     codec, encoded = None, 0
     for part, cuts_path in parts:
         shards = part_shards(cuts_path, config)
-        mine = {k: shards[k] for k in job_shards(len(shards), job, num_jobs)
-                if not shard_prefix(out_dir, part, k).with_suffix(".json").exists()}
-        logging.info(f"{part}: job {job}/{num_jobs}: {len(mine)} of its {len(job_shards(len(shards), job, num_jobs))} "
-                     f"shards to encode ({len(shards)} in the part)")
-        if not mine:
+        assigned = job_shards(len(shards), job, num_jobs)
+        todo = [k for k in assigned if not shard_prefix(out_dir, part, k).with_suffix(".json").exists()]
+        logging.info(f"{part}: job {job}/{num_jobs}: {len(todo)} of its {len(assigned)} shards to encode "
+                     f"({len(shards)} in the part)")
+        if not todo:
             continue
         if codec is None:
             codec = load_codec(codec_path, device=config.device, dtype=getattr(torch, config.dtype))
         shard_prefix(out_dir, part, 0).parent.mkdir(parents=True, exist_ok=True)
-        by_start = {b: (k, e) for k, (b, e) in mine.items()}
-        cuts = iter_cuts(cuts_path)
-        index = 0
-        for b in sorted(by_start):
-            k, e = by_start[b]
-            for _ in range(b - index):  # skip to the shard's first cut
-                next(cuts)
-            tokenize_shard(codec, itertools.islice(cuts, e - b), shard_prefix(out_dir, part, k), config)
-            index = e
+        # Shards are consecutive ranges, so ascending k is ascending position. Cuts of other jobs' shards are
+        # skipped as raw JSON; only this job's are made into lhotse objects.
+        fields, index = iter_cut_fields(cuts_path), 0
+        for k in todo:
+            begin, end = shards[k]
+            for _ in range(begin - index):
+                next(fields)
+            cuts = (deserialize_item(d) for d in itertools.islice(fields, end - begin))
+            tokenize_shard(codec, cuts, shard_prefix(out_dir, part, k), config)
+            index = end
             encoded += 1
     return encoded
 

@@ -5,6 +5,7 @@ CMVN are the same whatever N is), contiguous in the manifest's order of speakers
 duration. Joining the pieces 1..N gives the manifest back, in its order when its speakers are contiguous
 (LibriSpeech's and LibriLight's are). Memory: one entry per speaker, never one per cut.
 """
+import contextlib
 import gzip
 import json
 from pathlib import Path
@@ -63,6 +64,7 @@ def split_cuts(path: Path, num_splits: int, out_paths: Sequence[Path],
     empty when there are fewer speakers than pieces), each cut passed through ``transform(cut, piece)`` on
     its way. Two streaming passes. Returns cuts per piece."""
     from lhotse import CutSet
+    from lhotse.serialization import deserialize_item
 
     if len(out_paths) != num_splits:
         raise ValueError(f"{num_splits} pieces but {len(out_paths)} output paths")
@@ -72,17 +74,15 @@ def split_cuts(path: Path, num_splits: int, out_paths: Sequence[Path],
         durations[spk] = durations.get(spk, 0.0) + d["duration"]
     piece = assign_speakers(durations, num_splits)
     counts = [0] * num_splits
-    with _atomic_all(out_paths) as tmps:
-        writers = [CutSet.open_writer(t) for t in tmps]
-        try:
-            # The speaker from the same raw fields as in the first pass (a mixed cut has no top-level supervisions).
-            for d, cut in zip(iter_cut_fields(path), iter_cuts(path)):
-                k = piece[field_speaker(d)]
-                writers[k].write(transform(cut, k) if transform else cut)
-                counts[k] += 1
-        finally:
-            for w in writers:
-                w.close()
+    with contextlib.ExitStack() as stack:  # every piece appears, or none (an exception removes them all)
+        writers = [stack.enter_context(CutSet.open_writer(stack.enter_context(atomic_path(p)))) for p in out_paths]
+        # The raw fields give the speaker as in the first pass (a mixed cut has no top-level supervisions);
+        # each line is parsed once.
+        for d in iter_cut_fields(path):
+            k = piece[field_speaker(d)]
+            cut = deserialize_item(d)
+            writers[k].write(transform(cut, k) if transform else cut)
+            counts[k] += 1
     return counts
 
 
@@ -102,22 +102,3 @@ def combine_cuts(paths: Iterable[Path], out_path: Path) -> int:
                             out.write(line if line.endswith("\n") else line + "\n")
                             n += 1
     return n
-
-
-class _atomic_all:
-    """atomic_path for several files: all appear, or none."""
-
-    def __init__(self, paths: Sequence[Path]):
-        self.contexts = [atomic_path(p) for p in paths]
-
-    def __enter__(self) -> List[Path]:
-        return [c.__enter__() for c in self.contexts]
-
-    def __exit__(self, *exc):
-        if exc[0] is not None:
-            for c in self.contexts:
-                c.__exit__(*exc)
-            return False
-        for c in self.contexts:
-            c.__exit__(None, None, None)
-        return False
