@@ -7,7 +7,7 @@
 #
 # Stages: 0 download/synthesize corpora, 1 lhotse manifests, 2 lang, 3 hybrid DNN-HMM phone
 # alignment, 4 EnCodec tokens, 5 AR training, 6 NAR training, 7 synthesis + evaluation.
-# Artifacts: data/<recipe>/{download,manifests,lang,aligned,tokens}, exp/<recipe>/{align,ar,nar,synth,log}.
+# Artifacts: data/<recipe>/{download,manifests,lang,aligned,tokens,tts}, exp/<recipe>/{align,ar,nar,synth,log}.
 set -euo pipefail
 
 recipe=mini
@@ -113,6 +113,8 @@ run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 # The .done marker of each stage, in the folder holding its outputs.
 markers=("$dl_dir/.done" "$data_dir/manifests/.done" "$data_dir/lang/.done" "$data_dir/aligned/.done"
          "$data_dir/tokens/.done" "$exp_dir/ar/.done" "$exp_dir/nar/.done" "$exp_dir/synth/.done")
+# The training data (shards) both stage 5 and stage 6 read: built by whichever runs first.
+tts_marker=$data_dir/tts/.done
 # stage_needed N: true when stage N must run (no .done, or --force); it then invalidates later stages.
 stage_needed() {
   if stage_done "${markers[$1]}"; then
@@ -124,6 +126,10 @@ stage_needed() {
 # A stage that runs changes the inputs of every later stage: their results are no longer current.
 invalidate_after() {
   local n
+  if [ "$1" -lt 5 ] && [ -f "$tts_marker" ]; then
+    log "stage $1 ran again: the training data must be rebuilt (removing $tts_marker)"
+    rm -f "$tts_marker"
+  fi
   for ((n = $1 + 1; n < ${#markers[@]}; n++)); do
     if [ -f "${markers[$n]}" ]; then
       log "stage $1 ran again: stage $n must be redone too (removing ${markers[$n]})"
@@ -230,6 +236,21 @@ if run_stage 4; then
     mark_done "${markers[4]}"
   fi
 fi
+# prepare_tts_data STAGE: the training data of stages 5-6 (stage 3's alignments + stage 4's codes, LibriLight
+# segments joined, globally shuffled shards), built once; --force at stage 5 rebuilds it.
+prepare_tts_data() {
+  if [ -f "$tts_marker" ] && ! { [ "$force" = true ] && [ "$1" = 5 ]; }; then
+    log "training data already built ($tts_marker)"
+    return
+  fi
+  rm -f "$tts_marker"
+  stage_opts tts_data
+  # shellcheck disable=SC2086
+  python local/prepare_tts_data.py --aligned-dir "$data_dir/aligned" --tokens-dir "$data_dir/tokens" \
+    --train-parts $tts_train_parts --valid-parts $dev_parts --out-dir "$data_dir/tts" "${opts[@]}" \
+    --log-file "$exp_dir/log/stage${1}_tts_data.log"
+  mark_done "$tts_marker"
+}
 # train_model ar|nar STAGE: stage 5 or 6. Several processes (train_nproc > 1: GPUs, or CPU ranks on
 # gloo) go through torchrun; multi-node: run local/train.py under torchrun yourself (see its --help).
 train_model() {
@@ -238,11 +259,8 @@ train_model() {
     launcher=(torchrun --standalone --nproc-per-node "$train_nproc")
   fi
   stage_opts train "$model"
-  # shellcheck disable=SC2086
-  "${launcher[@]}" local/train.py --model "$model" --exp-dir "$exp_dir/$model" \
-    --lang-dir "$data_dir/lang" --aligned-dir "$data_dir/aligned" --tokens-dir "$data_dir/tokens" \
-    --train-parts $tts_train_parts --valid-parts $dev_parts "${opts[@]}" \
-    --log-file "$exp_dir/log/stage${2}_train_$model.log"
+  "${launcher[@]}" local/train.py --model "$model" --exp-dir "$exp_dir/$model" --lang-dir "$data_dir/lang" \
+    --tts-dir "$data_dir/tts" "${opts[@]}" --log-file "$exp_dir/log/stage${2}_train_$model.log"
 }
 for n in 5 6; do
   if run_stage $n; then
@@ -251,6 +269,7 @@ for n in 5 6; do
     require_path "${markers[4]}" 4 "EnCodec tokens"
     require_path "${markers[3]}" 3 "phone alignments"
     if stage_needed $n; then
+      prepare_tts_data $n
       # A rerun resumes from the newest checkpoint under $exp_dir/$model; --force starts over.
       [ "$force" = true ] && rm -rf "${exp_dir:?}/$model"
       train_model $model $n

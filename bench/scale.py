@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Memory and time of the manifest-level work of stages 1-4 against corpus size (1x, 10x, 100x cuts).
+"""Memory and time against corpus size (1x, 10x, 100x): the manifest-level work of stages 1-4, and the training
+data build + the first 100 updates of stage 5.
+
+Stages 1-4 (--part stages1-4):
 
 On synthetic LibriSpeech-like manifests (12 s cuts, one supervision each, 40 speakers per 1k cuts, a
 stage-2 transcript per cut), each size in a fresh process, the code the stages run:
@@ -14,7 +17,16 @@ the corpus). Prints peak RSS and wall time per size; last lines:
   rss_growth_100x=<peak RSS at 100x / at 1x>     goal <= 1.5
   time_growth_100x=<wall time at 100x / at 1x>   goal <= 120 (linear or better)
 
-  python bench/scale.py [--base-cuts 1000] [--nj 4]
+Stages 5-6 (--part training): synthetic LibriLight-like stage-3/4 manifests (files of ~10 voice-activity
+segments of 2-8 s, tts_phone tiers of ~12 phones/s, codes referencing a few real HDF5 arrays), --base-segments
+segments at 1x. Each size in a fresh process: the training-data build (codes index, segment merging, the out-of-
+core shuffle into shards), then stage 5's Trainer (a small model) for 100 updates. The memory caps (shard size,
+the sampler's buffer) are set near the 1x size, so 10x and 100x are well past them. Prints peak RSS, build time
+and start-up time (Trainer ready + its first batch) per size; last lines:
+  train_startup_growth_100x=<start-up time at 100x / at 1x>   goal <= 120
+  train_rss_growth_100x=<peak RSS at 100x / at 1x>            goal <= 1.5
+
+  python bench/scale.py [--part all|stages1-4|training] [--base-cuts 1000] [--nj 4] [--base-segments 2000]
 """
 import argparse
 import json
@@ -124,20 +136,97 @@ def worker(num_cuts: int, nj: int) -> None:
     print(json.dumps({"cuts": num_cuts, "wall_s": wall, "peak_rss_mb": peak, "rss_after_imports_mb": rss0, **times}))
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--base-cuts", type=int, default=1000)
-    p.add_argument("--nj", type=int, default=4)
-    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--make", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.make:
-        make_corpus(args.dir, args.make)
-        return
-    if args.worker:
-        worker(args.worker, args.nj)
-        return
+# --------------------------------------------------------------------------------------------- training
+def make_training_corpus(out: Path, num_segments: int, seed: int = 0) -> None:
+    """aligned.jsonl.gz (LibriLight-like files, tts_phone tiers), tokens.jsonl.gz (codes: one of 16 stored arrays
+    long enough for any file), lang/phones.txt; written streaming."""
+    import numpy as np
+    from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+    from lhotse.features.io import NumpyHdf5Writer
+    from lhotse.supervision import AlignmentItem
+
+    rng = random.Random(seed)
+    (out / "lang").mkdir(parents=True, exist_ok=True)
+    (out / "lang" / "phones.txt").write_text("<eps> 0\nSIL 1\n" + "".join(f"{p} {i + 2}\n" for i, p in enumerate(PHONES)))
+    max_seconds = 10 * (8.0 + 1.5) + 2
+    arrays = []
+    with NumpyHdf5Writer(out / "codes.h5") as h5:
+        for k in range(16):
+            codes = np.random.default_rng(k).integers(0, 1024, (int(max_seconds * 75), 8), dtype=np.int16)
+            arrays.append(h5.store_array(f"a{k}", codes, frame_shift=1 / 75, temporal_dim=0, start=0.0))
+    made, n = 0, 0
+    with CutSet.open_writer(out / "aligned.jsonl.gz") as aw, CutSet.open_writer(out / "tokens.jsonl.gz") as tw:
+        while made < num_segments:
+            rec_id = f"{1000 + n // 50}-book-{n:07d}"
+            sups, t = [], rng.uniform(0.2, 1.0)
+            for s in range(min(10, num_segments - made)):
+                dur = rng.uniform(2.0, 8.0)
+                edges = sorted(rng.uniform(t, t + dur) for _ in range(int(dur * 12) - 1))
+                edges = [t] + edges + [t + dur]
+                items = [AlignmentItem(rng.choice(PHONES), round(a, 4), round(b - a, 4)) for a, b in zip(edges, edges[1:])]
+                sups.append(SupervisionSegment(f"{rec_id}_{s}", rec_id, round(t, 4), round(dur, 4), channel=0,
+                                               speaker=rec_id.split("-")[0], alignment={"tts_phone": items}))
+                t += dur + rng.uniform(0.2, 1.5)
+            rec = Recording(rec_id, [], 24000, int(t * 24000), round(t, 4))
+            aw.write(MonoCut(rec_id, 0.0, rec.duration, 0, recording=rec, supervisions=sups))
+            tw.write(MonoCut(rec_id, 0.0, rec.duration, 0, recording=rec, custom={"codes": arrays[n % 16]}))
+            made += len(sups)
+            n += 1
+
+
+def train_worker(num_segments: int, shard_size: int, buffer_size: int) -> None:
+    from valle.data.config import TtsDataConfig
+    from valle.data.tts_data import build_tts_data
+    from valle.models import config as model_config
+    from valle.train.config import TrainConfig
+    from valle.train.trainer import Trainer
+
+    model_config.CONFIGS["bench"] = model_config.ModelConfig(d_model=64, num_heads=2, num_layers=1, ffn_dim=128)
+    torch_threads = 2
+    with tempfile.TemporaryDirectory(prefix="valle-scale-train-") as d:
+        d = Path(d)
+        subprocess.run([sys.executable, __file__, "--make-training", str(num_segments), "--dir", str(d)], check=True)
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t0 = time.time()
+        summary = build_tts_data([d / "aligned.jsonl.gz"], [d / "tokens.jsonl.gz"], d / "tts",
+                                 cfg=TtsDataConfig(shard_size=shard_size))
+        build_s = time.time() - t0
+        cfg = TrainConfig(model_type="ar", exp_dir=d / "exp", phones=d / "lang" / "phones.txt", tts_dir=d / "tts",
+                          model_config="bench", num_steps=100, warmup_steps=10, max_batch=60.0, num_buckets=10,
+                          bucket_buffer_size=buffer_size, crop_min=10.0, crop_max=20.0, log_interval=1000,
+                          save_interval=1000, threads=torch_threads)
+        t1 = time.time()
+        trainer = Trainer(cfg)
+        next(iter(trainer.train_batches()))
+        startup_s = time.time() - t1
+        t2 = time.time()
+        trainer.run()
+        train_s = time.time() - t2
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"segments": num_segments, "examples": summary["train"]["examples"],
+                      "hours": summary["train"]["hours"], "shards": len(summary["train"]["shards"]),
+                      "build_s": build_s, "startup_s": startup_s, "train_100_s": train_s, "peak_rss_mb": peak,
+                      "rss_before_mb": rss0}))
+
+
+def run_training(args) -> None:
+    rows = []
+    for factor in (1, 10, 100):
+        out = subprocess.run([sys.executable, __file__, "--train-worker", str(args.base_segments * factor),
+                              "--shard-size", str(args.shard_size), "--buffer-size", str(args.buffer_size)],
+                             check=True, capture_output=True, text=True).stdout
+        row = json.loads(out.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{row['segments']:>8} segments -> {row['examples']:>7} examples ({row['hours']:7.1f} h, "
+              f"{row['shards']} shards): peak RSS {row['peak_rss_mb']:7.1f} MB (before the build "
+              f"{row['rss_before_mb']:.1f}), build {row['build_s']:6.1f} s, start-up {row['startup_s']:5.2f} s, "
+              f"100 updates {row['train_100_s']:6.1f} s", flush=True)
+    print(f"train_build_time_growth_100x={rows[2]['build_s'] / rows[0]['build_s']:.1f}")
+    print(f"train_startup_growth_100x={rows[2]['startup_s'] / rows[0]['startup_s']:.2f}")
+    print(f"train_rss_growth_100x={rows[2]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.3f}")
+
+
+def run_stages14(args) -> None:
     rows = []
     for factor in (1, 10, 100):
         out = subprocess.run([sys.executable, __file__, "--worker", str(args.base_cuts * factor), "--nj", str(args.nj)],
@@ -150,6 +239,35 @@ def main():
               f"stage-4 plan+join {row['stage4_plan_join']:.1f}; {row['shards']} shards)", flush=True)
     print(f"rss_growth_100x={rows[2]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.3f}")
     print(f"time_growth_100x={rows[2]['wall_s'] / rows[0]['wall_s']:.1f}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=("all", "stages1-4", "training"), default="all")
+    p.add_argument("--base-cuts", type=int, default=1000, help="stages 1-4: cuts at 1x")
+    p.add_argument("--nj", type=int, default=4)
+    p.add_argument("--base-segments", type=int, default=2000, help="training: voice-activity segments at 1x")
+    p.add_argument("--shard-size", type=int, default=1000, help="training: examples per shard")
+    p.add_argument("--buffer-size", type=int, default=1000, help="training: the bucketing sampler's buffer")
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--train-worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--make", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--make-training", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.make:
+        make_corpus(args.dir, args.make)
+    elif args.make_training:
+        make_training_corpus(args.dir, args.make_training)
+    elif args.worker:
+        worker(args.worker, args.nj)
+    elif args.train_worker:
+        train_worker(args.train_worker, args.shard_size, args.buffer_size)
+    else:
+        if args.part in ("all", "stages1-4"):
+            run_stages14(args)
+        if args.part in ("all", "training"):
+            run_training(args)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Stages 5 and 6: train the AR (--model ar) or NAR (--model nar) VALL-E model.
 
-Input:  --lang-dir/phones.txt (stage 2); --aligned-dir/cuts_<part>.jsonl.gz (stage 3);
-        --tokens-dir/cuts_<part>.jsonl.gz + codes (stage 4), for --train-parts and --valid-parts.
+Input:  --lang-dir/phones.txt (stage 2); --tts-dir/{shard-*.jsonl.gz, valid.jsonl.gz, summary.json} (the
+        training-data build, local/prepare_tts_data.py).
 Output: --exp-dir/{model.pt (final model: type, config, phones, weights), checkpoints/step-<N>.pt (resumable
-        training state), tensorboard/, curves.png, summary.json, data/cuts_{train,valid}.jsonl.gz}.
+        training state), tensorboard/, curves.png, summary.json}.
 Rerunning resumes from the newest checkpoint (same model, phones, data and number of ranks; otherwise
 an error says what differs). Several processes: torchrun --nproc-per-node N local/train.py ... (DDP;
 gloo on CPU, nccl on GPUs; multi-node with torchrun's --nnodes/--rdzv-endpoint).
@@ -26,10 +26,7 @@ def get_args():
     p.add_argument("--model", required=True, choices=("ar", "nar"))
     p.add_argument("--exp-dir", type=Path, required=True)
     p.add_argument("--lang-dir", type=Path, required=True)
-    p.add_argument("--aligned-dir", type=Path, required=True)
-    p.add_argument("--tokens-dir", type=Path, required=True)
-    p.add_argument("--train-parts", nargs="+", required=True, help="parts to train on")
-    p.add_argument("--valid-parts", nargs="*", default=[], help="parts for validation (none: no validation)")
+    p.add_argument("--tts-dir", type=Path, required=True, help="the training data (shards, validation examples)")
     p.add_argument("--log-file", default=None)
     add_settings(p, TrainConfig)
     return p.parse_args()
@@ -39,8 +36,7 @@ def main():
     args = get_args()
     setup_logging(args.log_file)
     try:
-        inputs = train_inputs(args.model, args.exp_dir, args.lang_dir, args.aligned_dir, args.tokens_dir,
-                              args.train_parts, args.valid_parts)
+        inputs = train_inputs(args.model, args.exp_dir, args.lang_dir, args.tts_dir)
         train(from_args(TrainConfig, args, **inputs))
     except (CheckpointError, FileNotFoundError, FloatingPointError, ValueError) as e:
         logging.error(str(e))

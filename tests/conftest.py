@@ -79,14 +79,20 @@ def aligned_recipe(tmp_path_factory):
     return tmp, common, out, dev[0].split()[0], uid
 
 
-def make_training_data(root: Path, num_cuts: int = 24, seed: int = 0, long_cut: bool = True) -> dict:
+def make_training_data(root: Path, num_cuts: int = 24, seed: int = 0, long_cut: bool = True, speakers: int = 1,
+                       shard_size: int = 8) -> dict:
     """Stage-2/3/4-shaped artifacts without running stages 0-4: phones.txt, aligned cuts (tts_phone
-    alignments on the recording timeline) and token cuts with HDF5 codes.
+    alignments on the recording timeline) and token cuts with HDF5 codes; then the training-data build of them
+    (``tts``: shards of ``shard_size`` examples, validation = the same cuts).
 
-    The codes tell where they came from: codebook 1 holds the id of the phone the frame lies in,
-    codebook 2 the frame's index in its recording, the others random values. With ``long_cut`` one
-    more recording holds three supervisions (a LibriLight-like file). Returns the paths.
+    The codes tell where they came from: codebook 1 holds the id of the phone the frame lies in (SIL
+    between segments), codebook 2 the frame's index in its recording, the others random values. With
+    ``long_cut`` one more recording holds three supervisions (a LibriLight-like file). The cuts are in speaker
+    order, ``speakers`` speakers. Returns the paths.
     """
+    from valle.data.config import TtsDataConfig
+    from valle.data.tts_data import build_tts_data
+
     import random as _random
 
     import numpy as np
@@ -117,18 +123,19 @@ def make_training_data(root: Path, num_cuts: int = 24, seed: int = 0, long_cut: 
         specs = [[0.0] for _ in range(num_cuts)] + ([[0.3, 0.0, 0.5]] if long_cut else [])
         for n, gaps in enumerate(specs):
             rec_id = f"rec{n:03d}"
+            speaker = f"spk{min(n, num_cuts - 1) * speakers // num_cuts:02d}"
             sups, t = [], 0.0
             for s, gap in enumerate(gaps):
                 items, end = segment(t + gap)
                 sups.append(SupervisionSegment(id=f"{rec_id}-{s}", recording_id=rec_id, start=items[0].start,
-                                               duration=round(end - items[0].start, 4), speaker="spk",
+                                               duration=round(end - items[0].start, 4), speaker=speaker,
                                                alignment={"tts_phone": items}))
                 t = end
             duration = round(t + 0.1, 4)
             num_frames = int(round(duration * 75))
             codes = np.array([[rng.randrange(1024) for _ in range(8)] for _ in range(num_frames)], dtype=np.int16)
             codes[:, 1] = np.arange(num_frames) % 1024
-            codes[:, 0] = 0
+            codes[:, 0] = ids["SIL"]
             for sup in sups:
                 for it in sup.alignment["tts_phone"]:
                     codes[int(round(it.start * 75)):int(round(it.end * 75)), 0] = ids[it.symbol]
@@ -141,4 +148,8 @@ def make_training_data(root: Path, num_cuts: int = 24, seed: int = 0, long_cut: 
             tokens.append(tcut)
     CutSet.from_cuts(aligned).to_file(root / "aligned.jsonl.gz")
     CutSet.from_cuts(tokens).to_file(root / "tokens.jsonl.gz")
-    return {"phones": root / "phones.txt", "aligned": root / "aligned.jsonl.gz", "tokens": root / "tokens.jsonl.gz"}
+    out = {"phones": root / "phones.txt", "aligned": root / "aligned.jsonl.gz", "tokens": root / "tokens.jsonl.gz",
+           "tts": root / "tts"}
+    build_tts_data([out["aligned"]], [out["tokens"]], out["tts"], [out["aligned"]], [out["tokens"]],
+                   TtsDataConfig(shard_size=shard_size))
+    return out

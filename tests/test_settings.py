@@ -58,7 +58,7 @@ def test_a_new_training_setting_is_one_field():
     Extended = dataclasses.make_dataclass(
         "Extended", [("label_smoothing", float, setting(0.0, "target smoothing"))], bases=(TrainConfig,))
     assert "--label-smoothing" in [s.option for s in settings_of(Extended)]
-    inputs = dict(model_type="ar", exp_dir=".", phones=".", train_aligned=[], train_tokens=[])
+    inputs = dict(model_type="ar", exp_dir=".", phones=".", tts_dir=".")
     assert from_args(Extended, parse(Extended, ["--label-smoothing", "0.1"]), **inputs).label_smoothing == 0.1
     assert from_args(Extended, parse(Extended, []), **inputs).label_smoothing == 0.0
 

@@ -83,4 +83,8 @@ def test_a_failed_segment_drops_only_itself():
     assert [s.id for s in kept.supervisions] == ["s-000_0", "s-000_2"]
     assert kept.supervisions[1].alignment["phone"][0].start == pytest.approx(20.0)  # offset by the segment start
     assert [a.symbol for a in kept.supervisions[0].alignment["tts_phone"]] == ["SIL", "AH"]
+    # Its span is kept: the training-data build must not join s-000_0 and s-000_2 over its speech.
+    failed_sup = cut.supervisions[1]
+    assert kept.custom["unaligned"] == [[failed_sup.start, failed_sup.duration]]
+    assert aligned_cut(cut, {"s-000_0": ok, "s-000_1": ok, "s-000_2": ok}).custom is None
     assert aligned_cut(cut, {"s-000_1": failed}) is None

@@ -80,19 +80,30 @@ def test_training_stage_outputs(trained_recipe, model_type):
     assert "tokens/s" in log and "valid loss" in log and "top-10 accuracy" in log
     # Training reads the train parts (labeled + unlabeled), validation the dev part, never mixed. (The tiny
     # corpus's weak DNN decodes some unlabeled segments as one phone: those are counted and left out.)
-    def ids(name):
-        with gzip.open(exp / "data" / name, "rt") as f:
-            return {json.loads(line)["id"].split("#")[0] for line in f}
+    tts = tmp / "data" / "tts"
+    def ids(paths):
+        out = set()
+        for path in paths:
+            with gzip.open(path, "rt") as f:
+                out |= {json.loads(line)["id"].split("#")[0] for line in f}
+        return out
 
     parts = {}
     for part in ("train-clean-100", "small", "medium", "large", "dev-clean"):
         with gzip.open(tmp / "data" / "aligned" / f"cuts_{part}.jsonl.gz", "rt") as f:
             parts[part] = {json.loads(line)["id"] for line in f}
-    train_ids, valid_ids = ids("cuts_train.jsonl.gz"), ids("cuts_valid.jsonl.gz")
+    train_ids, valid_ids = ids(tts.glob("shard-*.jsonl.gz")), ids([tts / "valid.jsonl.gz"])
     assert parts["train-clean-100"] <= train_ids
     assert train_ids <= parts["train-clean-100"] | parts["small"] | parts["medium"] | parts["large"]
     assert valid_ids == parts["dev-clean"]
-    assert "train data: " in log and "left out: " in log
+    # Built once, at stage 5; stage 6 reads the same shards.
+    data_log = (tmp / "exp" / "log" / "stage5_tts_data.log").read_text()
+    assert "train: " in data_log and "left out (segments): " in data_log
+    assert not (tmp / "exp" / "log" / "stage6_tts_data.log").exists()
+    assert "training data already built" in trained_recipe[2]
+    summary = json.loads((tts / "summary.json").read_text())
+    # LibriLight files hold several voice-activity segments: joined into fewer, longer examples.
+    assert summary["train"]["segments_kept"] > summary["train"]["examples"] >= len(parts["train-clean-100"])
     with torch.no_grad():
         assert all(torch.isfinite(p).all() for p in model.parameters())
 
@@ -163,8 +174,9 @@ def test_rerun_is_a_noop_and_force_restarts(trained_recipe):
     out = run_recipe("--stage", 5, "--stop-stage", 5, "--force", "true", *common).stdout
     assert "resumed from" not in out and "steps 0->6" in out
     assert (tmp / "exp" / "ar" / "model.pt").stat().st_mtime_ns != before
-    # Stage 5 ran again, so stage 6 is no longer current.
+    # Stage 5 ran again, so stage 6 is no longer current; --force at stage 5 rebuilt the training data too.
     assert not (tmp / "exp" / "nar" / ".done").exists()
+    assert "training data already built" not in out and (tmp / "data" / "tts" / ".done").is_file()
 
 
 def test_stage_5_needs_alignments(tmp_path, tiny_conf):

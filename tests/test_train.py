@@ -9,13 +9,14 @@ import sys
 import pytest
 import torch
 import torch.multiprocessing as mp
+from lhotse import CutSet
 
 from conftest import REPO, make_training_data
 from valle.models import config as model_config
 from valle.train import checkpoint as ckpt
 from valle.models.io import CheckpointError
 from valle.train.config import TrainConfig
-from valle.train.trainer import Trainer, lr_lambda, resolve_dtype, train
+from valle.train.trainer import Trainer, lr_lambda, num_targets, resolve_dtype, train
 
 UNIT = model_config.ModelConfig(d_model=32, num_heads=2, num_layers=1, ffn_dim=64, dropout=0.1)
 
@@ -33,9 +34,7 @@ def data(tmp_path_factory):
 
 
 def make_cfg(data, exp_dir, **kw):
-    base = dict(model_type="ar", exp_dir=exp_dir, phones=data["phones"], train_aligned=[data["aligned"]],
-                train_tokens=[data["tokens"]], valid_aligned=[data["aligned"]], valid_tokens=[data["tokens"]],
-                model_config="unit", num_steps=12, warmup_steps=3, peak_lr=2e-3, max_batch=8.0, num_buckets=2,
+    base = dict(model_type="ar", exp_dir=exp_dir, phones=data["phones"], tts_dir=data["tts"], model_config="unit", num_steps=12, warmup_steps=3, peak_lr=2e-3, max_batch=8.0, num_buckets=2,
                 crop_min=0.8, crop_max=2.0, prompt_seconds=0.5, log_interval=2, valid_interval=5,
                 save_interval=100, seed=3)
     base.update(kw)
@@ -117,11 +116,11 @@ def test_repeated_nan_stops_and_saves_the_batch(data, tmp_path):
     trainer = Trainer(make_cfg(data, tmp_path, max_bad_steps=3))
     with torch.no_grad():
         trainer.model.audio_pos.alpha.fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match="NaN/inf for 3 batches in a row") as err:
+    with pytest.raises(FloatingPointError, match="NaN/inf for 3 updates in a row") as err:
         trainer.run()
     saved = list(tmp_path.glob("bad_batch_step3_rank0.pt"))
     assert saved and str(saved[0]) in str(err.value)
-    batch = torch.load(saved[0], weights_only=False)
+    [batch] = torch.load(saved[0], weights_only=False)["micro_batches"]
     assert batch["cut_ids"] and batch["codes"].ndim == 3
     assert trainer.step == 3  # the three batches were consumed, no update made
 
@@ -160,6 +159,119 @@ def test_auto_dtype_is_bfloat16_only_where_the_cpu_computes_in_it(monkeypatch):
     assert resolve_dtype("auto", cpu) == "bfloat16"
 
 
+def test_two_accumulated_micro_batches_equal_one_batch_of_both(data, tmp_path):
+    """accum_grad=2 over micro-batches A and B makes the same update as one batch holding A and B (the loss is
+    normalized by the tokens of both, not averaged per micro-batch)."""
+    for model_type in ("ar", "nar"):
+        cfg = make_cfg(data, tmp_path / model_type, model_type=model_type, model_config="unit_nodrop", warmup_steps=0)
+        whole = Trainer(cfg)
+        accum = Trainer(dataclasses.replace(cfg, accum_grad=2))
+        sampler, dataset = whole.train_sampler(), whole.train_dataset()
+        a, b = next(iter(sampler)), next(sampler)
+        assert len(a) != len(b) or a[0].duration != b[0].duration  # unequal sizes: a per-micro mean would differ
+        out_whole = whole.train_step([dataset[CutSet.from_cuts(list(a) + list(b))]])
+        out_accum = accum.train_step([dataset[a], dataset[b]])
+        assert out_accum["tokens"] == out_whole["tokens"]
+        assert out_accum["loss"] == pytest.approx(out_whole["loss"], rel=1e-5)
+        assert out_accum["grad_norm"] == pytest.approx(out_whole["grad_norm"], rel=1e-4)
+        for (name, p), q in zip(whole.model.named_parameters(), accum.model.parameters()):
+            torch.testing.assert_close(q, p, rtol=0, atol=1e-6, msg=name)
+        # A plain mean of the two micro-batch means is a different update: the test can tell them apart.
+        n_a, n_b = (num_targets(model_type, dataset[x]) for x in (a, b))
+        assert n_a != n_b
+
+
+def test_accumulation_trains_and_resumes_exactly(data, tmp_path):
+    straight = Trainer(make_cfg(data, tmp_path / "a", accum_grad=2, num_steps=6))
+    straight.run()
+    Trainer(make_cfg(data, tmp_path / "b", accum_grad=2, num_steps=6, stop_after=3)).run()
+    resumed = Trainer(make_cfg(data, tmp_path / "b", accum_grad=2, num_steps=6))
+    resumed.run()
+    assert [r["loss"] for r in straight.history["train"]] == [r["loss"] for r in resumed.history["train"]]
+    assert resumed.batch_in_epoch % 2 == 0 and resumed.epoch_ends  # micro-batches counted, an epoch crossed
+
+
+def test_dataloader_workers_give_the_same_batches(data, tmp_path):
+    """The sampler runs in the main process; workers only collate: 2 workers = no workers, batch for batch."""
+    def batches(workers):
+        trainer = Trainer(make_cfg(data, tmp_path / f"w{workers}", num_workers=workers))
+        return [(b["cut_ids"], b["codes"]) for b in trainer.train_batches()]
+    zero, two = batches(0), batches(2)
+    assert [ids for ids, _ in zero] == [ids for ids, _ in two]
+    assert all(torch.equal(x, y) for (_, x), (_, y) in zip(zero, two))
+    ids = [i for b, _ in zero for i in b]
+    assert len(ids) == len(set(ids)) == 21   # each example once per epoch
+
+
+def test_shuffled_shards_mix_speakers_like_a_uniform_shuffle(tmp_path):
+    """40 speakers x 4 utterances, written in speaker order (as corpora are). Over the first batches of an epoch
+    the number of distinct speakers is close to what a uniform random draw of as many utterances gives (mean of
+    5 epochs). The same sampler reading the corpus in its own order (a small bucketing buffer, as at scale where
+    the buffer is a tiny part of the corpus) sees far fewer."""
+    from math import comb
+
+    from lhotse import load_manifest_lazy
+    from lhotse.dataset import DynamicBucketingSampler
+
+    speakers, per_speaker = 40, 4
+    n = speakers * per_speaker
+    data = make_training_data(tmp_path / "data", num_cuts=n, seed=2, long_cut=False, speakers=speakers,
+                              shard_size=20)
+    trainer = Trainer(make_cfg(data, tmp_path / "exp", max_batch=6.0, bucket_buffer_size=24, num_buckets=2))
+
+    def ratio_to_uniform(sampler, num_batches=8):
+        it = iter(sampler)
+        cuts = [c for _ in range(num_batches) for c in next(it)]
+        m = len(cuts)
+        expected = speakers * (1 - comb(n - per_speaker, m) / comb(n, m))   # E[distinct speakers], m uniform draws
+        return len({c.supervisions[0].speaker for c in cuts}) / expected
+    shuffled, in_order = [], []
+    for epoch in range(5):
+        trainer.epoch = epoch
+        shuffled.append(ratio_to_uniform(trainer.train_sampler()))
+        corpus_order = DynamicBucketingSampler(
+            load_manifest_lazy(data["tts"] / "valid.jsonl.gz"), constraint=trainer._constraint(),
+            duration_bins=trainer.duration_bins, shuffle=True, seed=epoch, buffer_size=24)
+        in_order.append(ratio_to_uniform(corpus_order))
+    assert sum(shuffled) / 5 >= 0.85, shuffled   # measured 0.98
+    assert sum(in_order) / 5 < 0.7, in_order     # measured 0.54
+
+
+def test_export_one_checkpoint_or_the_average_of_several(data, tmp_path):
+    from valle.train.export import export_model
+
+    Trainer(make_cfg(data, tmp_path, num_steps=6, save_interval=2, keep_last=3)).run()
+    ckpts = tmp_path / "checkpoints"
+    states = {n: ckpt.load(ckpts / f"step-{n}.pt", ckpt.TRAIN_KIND)["model"] for n in (2, 4, 6)}
+    assert export_model(ckpts, tmp_path / "m4.pt", step=4)["step"] == 4
+    model, meta = ckpt.load_model(tmp_path / "m4.pt", expect_type="ar")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, states[4][k]), k
+    assert meta["train_crop_max"] == 2.0
+    extra = export_model(ckpts, tmp_path / "avg.pt", avg=3)
+    assert extra["averaged_steps"] == [2, 4, 6] and extra["step"] == 6
+    model, _ = ckpt.load_model(tmp_path / "avg.pt")
+    moved = 0
+    for k, v in model.state_dict().items():
+        if torch.is_floating_point(v):
+            torch.testing.assert_close(v, (states[2][k] + states[4][k] + states[6][k]) / 3, rtol=0, atol=1e-6)
+            moved += int(not torch.equal(states[2][k], states[6][k]))
+    assert moved > 0  # training changed the weights, so the average is not any one checkpoint
+    with pytest.raises(CheckpointError, match=r"--avg 4 needs 4 checkpoints .* there are 3 \(step-2.pt, step-4.pt, "
+                                              r"step-6.pt\)"):
+        export_model(ckpts, tmp_path / "x.pt", avg=4)
+    with pytest.raises(CheckpointError, match=r"no step-5.pt"):
+        export_model(ckpts, tmp_path / "x.pt", step=5)
+    # The command: default output name, errors as exit 1 with the reason.
+    proc = subprocess.run([sys.executable, str(REPO / "local" / "export_model.py"), "--exp-dir", str(tmp_path),
+                           "--step", "4", "--avg", "2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert ckpt.load_model(tmp_path / "model-step4-avg2.pt")[1]["averaged_steps"] == [2, 4]
+    proc = subprocess.run([sys.executable, str(REPO / "local" / "export_model.py"), "--exp-dir", str(tmp_path),
+                           "--avg", "9"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--avg 9 needs 9 checkpoints" in proc.stderr
+
+
 # --- DDP ----------------------------------------------------------------------------------------
 
 def free_port() -> int:
@@ -176,7 +288,7 @@ def _ddp_worker(rank, world, port, cfg, batches, out_dir):
     trainer = Trainer(cfg)
     outs, grads = [], None
     for b in batches[rank]:
-        outs.append(trainer.train_step(b))
+        outs.append(trainer.train_step([b]))
         if grads is None:
             grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
     torch.save({"outs": outs, "grads": grads, "model": trainer.model.state_dict()}, out_dir / f"rank{rank}.pt")
@@ -206,7 +318,7 @@ def test_two_ranks_equal_one_rank_with_the_same_global_batch(data, tmp_path):
               [split_batch(b, list(range(1, len(b["cut_ids"])))) for b in global_batches]]
     single_outs, single_grads = [], None
     for b in global_batches:
-        single_outs.append(single.train_step(b))
+        single_outs.append(single.train_step([b]))
         if single_grads is None:
             single_grads = {n: p.grad.clone() for n, p in single.model.named_parameters()}
     mp.spawn(_ddp_worker, args=(2, free_port(), cfg, halves, tmp_path), nprocs=2, join=True)
@@ -236,11 +348,17 @@ def test_torchrun_two_ranks_end_to_end(tmp_path):
         (tmp_path / d).mkdir()
         (tmp_path / d / "cuts_train.jsonl.gz").write_bytes(data[d].read_bytes())
         (tmp_path / d / "cuts_dev.jsonl.gz").write_bytes(data[d].read_bytes())
+    tts = tmp_path / "tts"
+    proc = subprocess.run([sys.executable, str(REPO / "local" / "prepare_tts_data.py"), "--aligned-dir",
+                           str(tmp_path / "aligned"), "--tokens-dir", str(tmp_path / "tokens"), "--train-parts", "train",
+                           "--valid-parts", "dev", "--out-dir", str(tts), "--shard-size", "5"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list(tts.glob("shard-*.jsonl.gz"))) == 4 and "train: 17 examples" in proc.stderr
     exp = tmp_path / "exp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            str(REPO / "local" / "train.py"), "--model", "ar", "--exp-dir", str(exp), "--lang-dir", str(lang),
-           "--aligned-dir", str(tmp_path / "aligned"), "--tokens-dir", str(tmp_path / "tokens"),
-           "--train-parts", "train", "--valid-parts", "dev", "--model-config", "tiny", "--num-steps", "8",
+           "--tts-dir", str(tts), "--model-config", "tiny", "--num-steps", "8",
            "--warmup-steps", "2", "--max-batch", "6", "--crop-min", "1", "--crop-max", "2", "--num-buckets", "2",
            "--valid-interval", "4", "--log-interval", "2", "--train-threads", "1"]
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -44,6 +44,7 @@ GROUPS: Dict[str, Group] = {
     "align": Group("valle.align.config:AlignConfig", "", "stage 3", "local/align.py"),
     "codec": Group("valle.codec.config:CodecConfig", "codec_", "stage 4", "local/prepare_codec.py"),
     "tokenize": Group("valle.codec.config:TokenizeConfig", "codec_", "stage 4", "local/extract_codes.py"),
+    "tts_data": Group("valle.data.config:TtsDataConfig", "", "stages 5-6 (data)", "local/prepare_tts_data.py"),
     "train": Group("valle.train.config:TrainConfig", "", "stages 5-6", "local/train.py", ("ar", "nar")),
     "eval": Group("valle.eval.config:EvalConfig", "", "stage 7", "local/evaluate_tts.py"),
 }

@@ -33,7 +33,9 @@ test_parts="test-clean"
 # Stages 5-6: VALL-E trains on LibriLight only (60k h, phones from the stage-3 ASR); LibriSpeech 960 h trains
 # that ASR.
 tts_train_parts="$unlabeled_parts"
-max_batch=80                    # seconds per GPU and batch: ~6k acoustic tokens (the paper's batch per GPU)
+max_batch=80                    # seconds per GPU and micro-batch: ~6k acoustic tokens (the paper's batch per GPU)
+accum_grad=16                   # 16 micro-batches per update: 1 GPU sees the paper's global batch (16 GPUs);
+                                # with train_nproc GPUs set accum_grad to 16 / train_nproc
 num_buckets=30
 train_dtype=bfloat16
 train_nproc=1                   # GPUs per node (the paper: 16 V100s); > 1 runs torchrun

@@ -189,15 +189,20 @@ def alignment_items(items, offset: float):
 def aligned_cut(cut, results: Dict[str, UtteranceAlignment]):
     """``cut`` with the supervisions that aligned, each with alignment {"phone", "tts_phone", and "word" when
     known}; None when none aligned. A supervision that failed drops only itself
-    (a LibriLight file keeps its other segments)."""
-    sups = []
+    (a LibriLight file keeps its other segments), and its span is kept in ``custom["unaligned"]`` ([start,
+    duration] pairs): the training-data build never joins two segments over speech it has no phones for."""
+    sups, unaligned = [], []
     for sup in cut.supervisions:
         r = results.get(sup.id)
         if r is None or r.phones is None:
+            unaligned.append([sup.start, sup.duration])
             continue
         ali = {"phone": alignment_items(r.phones, sup.start),
                "tts_phone": alignment_items(collapse_repeats(r.phones), sup.start)}
         if r.words is not None:
             ali["word"] = alignment_items(r.words, sup.start)
         sups.append(replace(sup, alignment=ali))
-    return replace(cut, supervisions=sups) if sups else None
+    if not sups:
+        return None
+    custom = {**(cut.custom or {}), "unaligned": unaligned} if unaligned else cut.custom
+    return replace(cut, supervisions=sups, custom=custom)

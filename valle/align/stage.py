@@ -27,7 +27,6 @@ import hashlib
 import heapq
 import json
 import logging
-import sqlite3
 import time
 import functools
 from dataclasses import asdict, dataclass, field, replace
@@ -50,6 +49,7 @@ from valle.align.textgrid import plot_alignment, write_textgrid
 from valle.data.split import combine_cuts, iter_cuts, split_cuts
 from valle.text.lang_dir import LangDir
 from valle.utils.audio import load_mono
+from valle.utils.disk_index import DiskIndex
 from valle.utils.io import atomic_path, write_text_atomic
 
 STEPS = ("split", "features", "train", "align", "combine")
@@ -453,18 +453,13 @@ def align_corpus(lang_dir: Path, manifest_dir: Path, exp_dir: Path, aligned_dir:
 
 
 # ----------------------------------------------------------------------------------------- helpers
-class TextIndex:
+class TextIndex(DiskIndex):
     """Stage 2's ``text/<part>.txt`` looked up by utterance id from an on-disk SQLite index (memory flat in the
     number of utterances); missing ids give ''."""
 
     def __init__(self, text_path: Path, db_path: Path):
         if not text_path.is_file():
             raise FileNotFoundError(f"expected {text_path} (stage 2 makes it; is this a labeled part?)")
-        if db_path.exists():
-            db_path.unlink()
-        self.db_path = db_path
-        self.db = sqlite3.connect(str(db_path))
-        self.db.execute("CREATE TABLE text (id TEXT PRIMARY KEY, words TEXT)")
 
         def rows():
             with open(text_path, encoding="utf-8") as f:
@@ -472,16 +467,10 @@ class TextIndex:
                     if line.strip():
                         k, _, v = line.strip().partition(" ")
                         yield k, v.strip()
-        self.db.executemany("INSERT OR REPLACE INTO text VALUES (?, ?)", rows())
-        self.db.commit()
+        super().__init__(db_path, rows())
 
     def get(self, uid: str) -> str:
-        row = self.db.execute("SELECT words FROM text WHERE id = ?", (uid,)).fetchone()
-        return row[0] if row else ""
-
-    def close(self) -> None:
-        self.db.close()
-        self.db_path.unlink(missing_ok=True)
+        return super().get(uid) or ""
 
 
 class SubsetChooser:

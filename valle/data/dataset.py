@@ -1,36 +1,32 @@
-"""Training data for VALL-E: stage-3 alignments joined with stage-4 codes, cropped at phone boundaries.
+"""Training data for VALL-E: examples of the training-data build (valle/data/tts_data.py), cropped at phone boundaries.
 
-One training example = one supervision (LibriSpeech: the utterance; LibriLight: a voice-activity
-segment) whose ``tts_phone`` alignment gives the phone sequence with times on the recording's timeline.
+One example is one line of a shard: a cut whose ``phones`` / ``phone_frames`` give the TTS phone sequence and
+its boundaries as frames of the recording's 75 Hz codes (LibriSpeech: an utterance; LibriLight: voice-activity
+segments joined into up to 20 s).
 
 - Crops: a random span of ``min_seconds``..``max_seconds`` (the paper: 10-20 s), starting and ending at
   phone boundaries, so the phones and the 75 Hz codes of a crop describe the same audio. Shorter
   examples are used whole (the clamp for short corpora).
-- NAR prompt: a random ``prompt_seconds`` (3 s) window of all 8 codebooks from the same utterance, never
-  overlapping the target: taken beside the crop when the utterance has room, otherwise the crop is split
+- NAR prompt: a random ``prompt_seconds`` (3 s) window of all 8 codebooks from the same example, never
+  overlapping the target: taken beside the crop when the example has room, otherwise the crop is split
   at a phone boundary into a prompt (its first ~3 s, at most half of it) and the target (the rest, with
   only its own phones as text).
 - The NAR stage (which codebook to predict, 2..8) is drawn per example.
 - Randomness comes from ``random.Random(f"{seed}:{epoch}:{cut_id}")``: identical in every DataLoader
   worker and after a resume, without any RNG state to save.
 """
-import dataclasses
-import logging
 import math
 import random
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
-from lhotse import CutSet, load_manifest_lazy
+from lhotse import CutSet
 from lhotse.dataset.sampling.base import TimeConstraint
 
 from valle.constants import CODEC_FRAME_RATE as FRAME_RATE
 from valle.models.config import text_vocab_size
-from valle.utils.io import atomic_path
 
 
 @dataclass(frozen=True)
@@ -44,45 +40,6 @@ class CropConfig:
             raise ValueError(f"need 0 < crop min ({self.min_seconds}) <= max ({self.max_seconds})")
         if self.prompt_seconds <= 0:
             raise ValueError("prompt_seconds must be positive")
-
-
-def load_training_cuts(aligned: Sequence[Path], tokens: Sequence[Path], min_phones: int = 2) -> Tuple[CutSet, Counter]:
-    """Join aligned cuts (stage 3) with token cuts (stage 4) by cut id; one cut per supervision.
-
-    Returns the cuts and counts of what was kept and left out (and why). Each cut carries
-    ``codes`` (the recording's codes), ``codes_origin`` (recording time of codes frame 0) and the
-    supervision with its ``tts_phone`` alignment (recording timeline).
-    """
-    stats = Counter()
-    token_cuts = {}
-    for path in tokens:
-        for c in load_manifest_lazy(path):
-            token_cuts[c.id] = c
-    out = []
-    for path in aligned:
-        for cut in load_manifest_lazy(path):
-            tc = token_cuts.get(cut.id)
-            if tc is None or tc.custom is None or "codes" not in tc.custom:
-                stats["no codes (stage 4)"] += 1
-                continue
-            for sup in cut.supervisions:
-                phones = (sup.alignment or {}).get("tts_phone")
-                if not phones:
-                    stats["no tts_phone alignment"] += 1
-                    continue
-                if len(phones) < min_phones:
-                    stats[f"fewer than {min_phones} phones"] += 1
-                    continue
-                piece = cut.truncate(offset=sup.start - cut.start, duration=sup.duration,
-                                     keep_excessive_supervisions=False, _supervisions_index=None)
-                piece = dataclasses.replace(piece, id=f"{cut.id}#{sup.id}" if len(cut.supervisions) > 1 else cut.id)
-                piece.supervisions = [sup]      # times (and alignment) stay on the recording timeline
-                piece.custom = dict(piece.custom or {})
-                piece.custom["codes"] = tc.codes
-                piece.custom["codes_origin"] = tc.start
-                out.append(piece)
-                stats["kept"] += 1
-    return CutSet.from_cuts(out), stats
 
 
 @dataclass
@@ -101,7 +58,7 @@ class CropAwareConstraint(TimeConstraint):
         seconds = min(cut.duration, self.max_crop_seconds)
         if self.unit == "seconds":
             return seconds
-        phones = len(cut.supervisions[0].alignment["tts_phone"]) * seconds / max(cut.duration, 1e-6)
+        phones = num_phones(cut) * seconds / max(cut.duration, 1e-6)
         return seconds * FRAME_RATE + phones
 
     def add(self, cut) -> None:
@@ -112,8 +69,18 @@ class CropAwareConstraint(TimeConstraint):
         self.num_cuts += 1
 
 
-def _frame(t: float, origin: float, num_frames: int) -> int:
-    return min(max(int(round((t - origin) * FRAME_RATE)), 0), num_frames)
+def num_phones(cut) -> int:
+    return cut.custom["phones"].count(" ") + 1
+
+
+def load_frames(codes, first: int, last: int) -> np.ndarray:
+    """Frames [first, last) of a codes TemporalArray (indices of the array; partial HDF5 read). The read is asked
+    for in seconds on the recording's timeline (the array starts at ``codes.start``); lhotse's rounding may give
+    one frame too few, and the last is then repeated."""
+    out = codes.load(start=codes.start + first / FRAME_RATE, duration=(last - first) / FRAME_RATE)[: last - first]
+    if out.shape[0] < last - first:
+        out = np.concatenate([out, np.repeat(out[-1:], last - first - out.shape[0], 0)])
+    return out
 
 
 def choose_crop(bounds: List[float], rng: random.Random, crop: CropConfig, train: bool) -> Tuple[int, int]:
@@ -154,25 +121,20 @@ class ValleDataset(torch.utils.data.Dataset):
     def example(self, cut) -> dict:
         """Crop one cut: phone ids, target codes [T, 8], NAR prompt codes [P, 8] and stage."""
         rng = random.Random(f"{self.seed}:{self.epoch if self.train else 0}:{cut.id}")
-        sup = cut.supervisions[0]
-        items = sup.alignment["tts_phone"]
-        origin = float(cut.custom.get("codes_origin", 0.0))
-        # Codes of the supervision's span only (partial HDF5 read), frames counted from `first`.
-        total_frames = cut.codes.shape[0]
-        first = _frame(items[0].start, origin, total_frames)
-        last = _frame(items[-1].end, origin, total_frames)
-        codes = cut.codes.load(start=first / FRAME_RATE, duration=(last - first) / FRAME_RATE)
-        codes = codes[: last - first, : self.num_codebooks]
-        if codes.shape[0] < last - first:   # lhotse's rounding may drop the last frame: repeat it
-            codes = np.concatenate([codes, np.repeat(codes[-1:], last - first - codes.shape[0], 0)])
-        bounds = [it.start for it in items] + [items[-1].end]
-        frames = [_frame(t, origin, total_frames) - first for t in bounds]
+        symbols = cut.custom["phones"].split()
+        absolute = [int(f) for f in cut.custom["phone_frames"].split()]
+        if len(absolute) != len(symbols) + 1:
+            raise ValueError(f"cut {cut.id}: {len(symbols)} phones but {len(absolute)} boundaries (expected one more)")
+        first, last = absolute[0], absolute[-1]
+        codes = load_frames(cut.codes, first, last)[:, : self.num_codebooks]
+        frames = [f - first for f in absolute]           # frames of the loaded span
+        bounds = [f / FRAME_RATE for f in frames]        # seconds, for choosing crop lengths
         i, j = choose_crop(bounds, rng, self.crop, self.train)
         prompt = codes[:0]
         if self.model_type == "nar":
             i, prompt = self._nar_prompt(codes, frames, bounds, i, j, rng)
         try:
-            phones = [self.phone_ids[it.symbol] for it in items[i:j]]
+            phones = [self.phone_ids[p] for p in symbols[i:j]]
         except KeyError as e:
             raise ValueError(f"cut {cut.id}: phone {e} is not in the phone table (stage 2 and 3 out of sync?)")
         target = codes[frames[i]:frames[j]]
@@ -220,17 +182,3 @@ class ValleDataset(torch.utils.data.Dataset):
                 "prompt": prompt, "prompt_lens": prompt_lens,
                 "stages": torch.tensor([e["stage"] for e in examples]),
                 "cut_ids": [c.id for c in cuts]}
-
-
-def write_training_cuts(aligned: Sequence[Path], tokens: Sequence[Path], out: Path, name: str) -> None:
-    """The joined training cuts of ``load_training_cuts``, written to ``out``; ``name`` (train/valid) for messages."""
-    missing = [str(p) for p in [*aligned, *tokens] if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"expected {missing} (stage 3 writes aligned/, stage 4 tokens/)")
-    cuts, stats = load_training_cuts(aligned, tokens)
-    left_out = {k: v for k, v in stats.items() if k != "kept"}
-    logging.info(f"{name} data: {stats['kept']} examples; left out: {left_out or 'none'}")
-    if stats["kept"] == 0:
-        raise ValueError(f"no {name} examples: every cut lacked codes or alignments ({left_out})")
-    with atomic_path(out) as tmp:
-        cuts.to_file(tmp)

@@ -4,8 +4,6 @@ A training checkpoint holds the model, optimizer, scheduler, loss scaler, step, 
 consumed in that epoch (the sampler is replayed to that point), every rank's RNG states and the curves
 so far. ``model.pt`` (valle/models/io.py) holds what synthesis needs: model type, config, phone table and weights.
 """
-import gzip
-import hashlib
 import random
 import re
 from pathlib import Path
@@ -61,9 +59,3 @@ def check_compatible(path: Path, saved: dict, expected: dict) -> None:
     if diffs:
         raise CheckpointError(f"checkpoint {path} does not match this run: " + "; ".join(diffs)
                               + ". Use the same settings, or start over (run.sh --force).")
-
-
-def data_fingerprint(cuts_path: Path) -> str:
-    """Digest of the joined training cuts: a resume on changed data is refused."""
-    with gzip.open(cuts_path, "rb") as f:  # the content: gzip headers carry a timestamp
-        return hashlib.sha256(f.read()).hexdigest()[:16]

@@ -6,9 +6,9 @@ AdamW defaults: weight decay 0.01; gradient clipping at norm 1.0. A recipe conf 
 (``peak_lr=2e-3``); ``ar_<name>`` / ``nar_<name>`` set one model's value only (``ar_num_steps=100``).
 Imports nothing heavy: run.sh reads this module to turn a conf into options.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 from valle.models.config import CONFIGS
 from valle.utils.settings import setting
@@ -21,10 +21,7 @@ class TrainConfig:
     model_type: str                      # ar | nar
     exp_dir: Path
     phones: Path                         # lang/phones.txt
-    train_aligned: List[Path]            # stage-3 cuts
-    train_tokens: List[Path]             # stage-4 cuts
-    valid_aligned: List[Path] = field(default_factory=list)
-    valid_tokens: List[Path] = field(default_factory=list)
+    tts_dir: Path                        # the training-data build's shards (valle/data/tts_data.py)
     model_config: str = setting("paper", "model size: paper (12 x 1024, the paper's) or tiny (4 x 256)",
                                 choices=tuple(CONFIGS))
     num_steps: int = setting(800_000, "total updates (paper: 800k)")
@@ -33,9 +30,14 @@ class TrainConfig:
     weight_decay: float = setting(0.01, "AdamW weight decay")
     adam_betas: Tuple[float, ...] = setting((0.9, 0.999), "AdamW betas (PyTorch's; the paper gives none)")
     grad_clip: float = setting(1.0, "gradient norm clipping (after unscaling, before the step)")
-    max_batch: float = setting(120.0, "per rank and batch: seconds of cropped audio (batch_unit=seconds) or tokens")
+    max_batch: float = setting(120.0, "per rank and micro-batch: seconds of cropped audio (batch_unit=seconds) or "
+                                      "tokens")
+    accum_grad: int = setting(1, "micro-batches per update (gradient accumulation): an update sees accum_grad x "
+                                 "ranks x max_batch, the loss normalized by all their tokens together")
     batch_unit: str = setting("seconds", "what max_batch counts", choices=("seconds", "tokens"))
     num_buckets: int = setting(10, "buckets of lhotse's DynamicBucketingSampler")
+    bucket_buffer_size: int = setting(20000, "examples the bucketing sampler holds (lhotse's buffer_size; the "
+                                             "shards are globally shuffled already)")
     quadratic_duration: Optional[float] = setting(None, "lhotse's attention-cost correction (e.g. 30); empty: none")
     crop_min: float = setting(10.0, "shortest training crop, seconds (paper: 10)")
     crop_max: float = setting(20.0, "longest training crop, seconds (paper: 20)")
@@ -65,18 +67,14 @@ class TrainConfig:
             raise ValueError(f"--batch-unit must be seconds or tokens, got '{self.batch_unit}'")
         if self.num_steps < 1 or self.warmup_steps < 0:
             raise ValueError("need num_steps >= 1 and warmup_steps >= 0")
+        if self.accum_grad < 1:
+            raise ValueError(f"--accum-grad must be at least 1, got {self.accum_grad}")
 
 
-def train_inputs(model_type: str, exp_dir: Path, lang_dir: Path, aligned_dir: Path, tokens_dir: Path,
-                 train_parts: List[str], valid_parts: List[str]) -> dict:
-    """The TrainConfig fields that are not settings, from a recipe's directories (stage 2's lang, stage 3's
-    aligned cuts, stage 4's tokens) and part names."""
+def train_inputs(model_type: str, exp_dir: Path, lang_dir: Path, tts_dir: Path) -> dict:
+    """The TrainConfig fields that are not settings, from a recipe's directories (stage 2's lang, the
+    training-data build's tts dir)."""
     phones = Path(lang_dir) / "phones.txt"
     if not phones.is_file():
         raise FileNotFoundError(f"expected {phones} (stage 2 makes it)")
-    return dict(
-        model_type=model_type, exp_dir=Path(exp_dir), phones=phones,
-        train_aligned=[Path(aligned_dir) / f"cuts_{p}.jsonl.gz" for p in train_parts],
-        train_tokens=[Path(tokens_dir) / f"cuts_{p}.jsonl.gz" for p in train_parts],
-        valid_aligned=[Path(aligned_dir) / f"cuts_{p}.jsonl.gz" for p in valid_parts],
-        valid_tokens=[Path(tokens_dir) / f"cuts_{p}.jsonl.gz" for p in valid_parts])
+    return dict(model_type=model_type, exp_dir=Path(exp_dir), phones=phones, tts_dir=Path(tts_dir))

@@ -4,24 +4,37 @@ Paper defaults (VALL-E section 5.1): AdamW, peak learning rate 5e-4, linear warm
 then linear decay. Not given by the paper, so PyTorch's AdamW defaults: betas (0.9, 0.999), weight
 decay 0.01; gradient clipping at norm 1.0 (after unscaling, before the step).
 
-Single process or torchrun (DDP, gloo on CPU / nccl on GPU). The loss is the summed cross-entropy over
-the global batch divided by its global token count, so N ranks compute the same update as one process
-with the same global batch. Resumes exactly from ``checkpoints/step-<N>.pt`` (see checkpoint.py).
+Data: the shards of the training-data build (valle/data/tts_data.py), read lazily, in a seeded order of shards per
+epoch, through lhotse's DynamicBucketingSampler (its duration bins estimated once, from the first examples of
+the globally shuffled shards). Every rank reads the same stream and keeps every world_size-th batch, so ranks
+get disjoint data; the sampler runs in the main process and DataLoader workers only collate, so workers never
+repeat an example.
+
+Single process or torchrun (DDP, gloo on CPU / nccl on GPU), with ``accum_grad`` micro-batches per update. The
+loss is the summed cross-entropy over all micro-batches of all ranks divided by their total token count (counted
+from the batches before any forward pass), so N ranks x K micro-batches compute the same update as one process
+with one batch holding all of them. Resumes exactly from ``checkpoints/step-<N>.pt`` (see checkpoint.py).
 """
+import contextlib
 import dataclasses
 import json
 import logging
+import math
+import random
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import torch
 import torch.distributed as dist
-from lhotse import load_manifest_lazy
+from lhotse import CutSet, load_manifest_lazy
 from lhotse.dataset import DynamicBucketingSampler, DynamicCutSampler
+from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
 from tqdm import tqdm
 
-from valle.data.dataset import CropAwareConstraint, CropConfig, ValleDataset, write_training_cuts
+from valle.data.dataset import CropAwareConstraint, CropConfig, ValleDataset
+from valle.data.tts_data import VALID_NAME, read_summary, shard_paths
 from valle.models.config import CHECKPOINT_FORMAT_VERSION, get_config, text_vocab_size
 from valle.models.valle import build_model, loss_and_accuracy
 from valle.text.lang_dir import read_phone_table
@@ -88,6 +101,12 @@ def batch_tokens(batch: dict) -> int:
     return int(batch["text_lens"].sum() + batch["code_lens"].sum() + batch["prompt_lens"].sum())
 
 
+def num_targets(model_type: str, batch: dict) -> int:
+    """The tokens the loss is taken over, from the batch alone (before any forward pass): the AR model predicts
+    every frame of codebook 1 and EOS, the NAR model every frame of its codebook."""
+    return int(batch["code_lens"].sum()) + (len(batch["code_lens"]) if model_type == "ar" else 0)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
@@ -100,14 +119,11 @@ class Trainer:
         self.model_config = get_config(cfg.model_config).with_text_vocab(text_vocab_size(self.phones))
         self.crop = CropConfig(cfg.crop_min, cfg.crop_max, cfg.prompt_seconds)
 
-        self.train_cuts_path = self.exp_dir / "data" / "cuts_train.jsonl.gz"
-        self.valid_cuts_path = self.exp_dir / "data" / "cuts_valid.jsonl.gz"
-        if self.env.main:
-            write_training_cuts(cfg.train_aligned, cfg.train_tokens, self.train_cuts_path, "train")
-            if cfg.valid_aligned:
-                write_training_cuts(cfg.valid_aligned, cfg.valid_tokens, self.valid_cuts_path, "valid")
-        self.env.barrier()
-        self.fingerprint = ckpt.data_fingerprint(self.train_cuts_path)
+        data = read_summary(cfg.tts_dir)
+        self.shards = shard_paths(cfg.tts_dir)
+        self.valid_cuts_path = Path(cfg.tts_dir) / VALID_NAME if data["valid"].get("file") else None
+        self.fingerprint = data["fingerprint"]
+        self.duration_bins = self._estimate_duration_bins()
 
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
         self.model = build_model(cfg.model_type, self.model_config).to(self.env.device)
@@ -136,19 +152,40 @@ class Trainer:
         return CropAwareConstraint(max_duration=self.cfg.max_batch, max_crop_seconds=self.cfg.crop_max,
                                    unit=self.cfg.batch_unit, quadratic_duration=self.cfg.quadratic_duration)
 
-    def train_batches(self):
-        """This rank's batches for the current epoch, from ``batch_in_epoch`` on."""
+    def _estimate_duration_bins(self) -> List[float]:
+        """Bucket boundaries from the first examples of the shards in their stored order: a uniform sample of the
+        corpus (the shards are globally shuffled), the same in every epoch and after a resume."""
+        first = islice(CutSet.from_files(self.shards, shuffle_iters=False), 10_000)
+        sizes = list(first)
+        num_buckets = min(self.cfg.num_buckets, len(sizes))
+        return estimate_duration_buckets(sizes, num_buckets, self._constraint()) if num_buckets > 1 else []
+
+    def epoch_cuts(self) -> CutSet:
+        """The training examples in this epoch's order of shards (a function of the seed and the epoch only, so a
+        resumed run replays it exactly), read lazily."""
+        order = list(self.shards)
+        random.Random(f"{self.cfg.seed}:{self.epoch}").shuffle(order)
+        return CutSet.from_files(order, shuffle_iters=False)
+
+    def train_sampler(self) -> DynamicBucketingSampler:
         sampler = DynamicBucketingSampler(
-            load_manifest_lazy(self.train_cuts_path), constraint=self._constraint(),
-            num_buckets=self.cfg.num_buckets, shuffle=True, drop_last=False, seed=self.cfg.seed,
+            self.epoch_cuts(), constraint=self._constraint(), duration_bins=self.duration_bins, shuffle=True,
+            drop_last=False, seed=self.cfg.seed, buffer_size=self.cfg.bucket_buffer_size,
             world_size=self.env.world_size, rank=self.env.rank)
         sampler.set_epoch(self.epoch)
+        return sampler
+
+    def train_dataset(self) -> ValleDataset:
         dataset = ValleDataset(self.phones, self.cfg.model_type, self.crop, self.model_config.num_codebooks,
                                seed=self.cfg.seed, train=True)
         dataset.set_epoch(self.epoch)
+        return dataset
+
+    def train_batches(self):
+        """This rank's micro-batches for the current epoch, from ``batch_in_epoch`` on."""
         # Own generator: creating the iterator would otherwise draw from the global torch RNG, and a
         # resumed run (which creates it at a different moment) would get different dropout masks.
-        return torch.utils.data.DataLoader(dataset, sampler=SkipFirst(sampler, self.batch_in_epoch),
+        return torch.utils.data.DataLoader(self.train_dataset(), sampler=SkipFirst(self.train_sampler(), self.batch_in_epoch),
                                            batch_size=None, num_workers=self.cfg.num_workers,
                                            generator=torch.Generator().manual_seed(self.cfg.seed + self.epoch))
 
@@ -222,26 +259,36 @@ class Trainer:
         self.ddp.train()
         return {"step": self.step, "loss": loss / max(n, 1), "top10": hits / max(n, 1), "tokens": n}
 
-    def train_step(self, batch: dict) -> Optional[dict]:
-        """One update on this rank's part of the global batch; None when every rank ran out of data."""
-        have = batch is not None
-        inputs = model_inputs(self.cfg.model_type, batch, self.env.device) if have else None
-        with self._autocast():
-            if have:
-                logits, targets = self.ddp(**inputs)
-                loss_sum, hits, n = loss_and_accuracy(logits, targets)
-        local = [float(have), float(n) if have else 0.0]
-        everyone_has, global_n = self.env.sum(local)
-        if everyone_has < self.env.world_size:  # an uneven end of epoch: all ranks stop together
+    def _no_sync(self, last: bool):
+        """DDP all-reduces gradients on the last micro-batch of an update only."""
+        return self.ddp.no_sync() if self.env.world_size > 1 and not last else contextlib.nullcontext()
+
+    def train_step(self, micro: List[Optional[dict]]) -> Optional[dict]:
+        """One update from this rank's ``accum_grad`` micro-batches; None when a rank ran out of data (all ranks
+        then end the epoch together, and the micro-batches of the unfinished update are dropped)."""
+        have = all(b is not None for b in micro)
+        counts = [num_targets(self.cfg.model_type, b) for b in micro] if have else []
+        everyone_has, global_n = self.env.sum([float(have), float(sum(counts))])
+        if everyone_has < self.env.world_size:
             return None
-        finite = self.env.sum([float(torch.isfinite(loss_sum).item())])[0] == self.env.world_size
         self.optimizer.zero_grad(set_to_none=True)
+        loss_total, hits_total = 0.0, 0.0
+        for k, batch in enumerate(micro):
+            with self._no_sync(k == len(micro) - 1):
+                with self._autocast():
+                    logits, targets = self.ddp(**model_inputs(self.cfg.model_type, batch, self.env.device))
+                    loss_sum, hits, n = loss_and_accuracy(logits, targets)
+                if int(n) != counts[k]:
+                    raise RuntimeError(f"the model scored {int(n)} targets where num_targets counted {counts[k]}")
+                # Summed loss / all tokens of the update (every micro-batch, every rank), times world size: DDP's
+                # gradient mean then equals the gradient of the update's mean loss, however it is split.
+                self.scaler.scale(loss_sum * self.env.world_size / global_n).backward()
+            loss_total += loss_sum.item()
+            hits_total += hits.item()
+        finite = self.env.sum([float(math.isfinite(loss_total))])[0] == self.env.world_size
         if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
             return {"skipped": True, "loss": float("nan")}
-        # Summed loss over this rank / global tokens, times world size: DDP's gradient mean then equals
-        # the gradient of the global-batch mean loss, whatever the split across ranks.
-        loss = loss_sum * self.env.world_size / global_n
-        self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         if self.amp_dtype == torch.float16:
@@ -252,18 +299,18 @@ class Trainer:
         else:
             return {"skipped": True, "loss": float("nan")}
         self.scheduler.step()
-        loss_total, hits_total = self.env.sum([loss_sum.item(), hits.item()])
+        loss_total, hits_total = self.env.sum([loss_total, hits_total])
         return {"skipped": False, "loss": loss_total / global_n, "top10": hits_total / global_n,
                 "grad_norm": float(grad_norm), "tokens": global_n}
 
-    def _on_bad_batch(self, batch: dict, bad: int) -> None:
-        logging.warning(f"step {self.step}: loss is NaN/inf (cuts {batch['cut_ids'][:4]}...); update skipped "
-                        f"({bad} in a row)")
+    def _on_bad_batch(self, micro: List[dict], bad: int) -> None:
+        cut_ids = [c for b in micro for c in b["cut_ids"]]
+        logging.warning(f"step {self.step}: loss is NaN/inf (cuts {cut_ids[:4]}...); update skipped ({bad} in a row)")
         if bad >= self.cfg.max_bad_steps:
             path = self.exp_dir / f"bad_batch_step{self.step}_rank{self.env.rank}.pt"
-            ckpt.save(batch, path)
-            raise FloatingPointError(f"loss was NaN/inf for {bad} batches in a row; the last batch is saved in "
-                                     f"{path} (cuts {batch['cut_ids']}). Try --train-dtype bfloat16/float32, a lower "
+            ckpt.save({"micro_batches": micro}, path)
+            raise FloatingPointError(f"loss was NaN/inf for {bad} updates in a row; the last update's micro-batches are "
+                                     f"saved in {path} (cuts {cut_ids}). Try --train-dtype bfloat16/float32, a lower "
                                      f"--peak-lr, or inspect those cuts.")
 
     def _log_scalars(self, prefix: str, row: dict) -> None:
@@ -273,7 +320,7 @@ class Trainer:
                     self.writer.add_scalar(f"{prefix}/{k}", v, self.step)
 
     def _validate_and_record(self) -> None:
-        if not self.cfg.valid_aligned:
+        if self.valid_cuts_path is None:
             return
         row = self.validate()
         self.history["valid"].append(row)
@@ -321,23 +368,23 @@ class Trainer:
             while not self._stop(steps_this_run):
                 if batches is None:
                     batches, steps_this_epoch = iter(self.train_batches()), 0
-                batch = next(batches, None)
-                out = self.train_step(batch)
+                micro = [next(batches, None) for _ in range(cfg.accum_grad)]
+                out = self.train_step(micro)
                 if out is None:  # this epoch's data is used up (on some rank): the next epoch starts
                     self._end_epoch(steps_this_epoch)
                     batches = None
                     continue
-                self.batch_in_epoch += 1
+                self.batch_in_epoch += cfg.accum_grad
                 self.step += 1
                 steps_this_epoch += 1
                 steps_this_run += 1
                 bar.update(1)
                 if out["skipped"]:
                     bad += 1
-                    self._on_bad_batch(batch, bad)
+                    self._on_bad_batch(micro, bad)
                 else:
                     bad = 0
-                    window.add(out, batch_tokens(batch) * self.env.world_size)
+                    window.add(out, sum(batch_tokens(b) for b in micro) * self.env.world_size)
                     self.history["train"].append({"step": self.step, "loss": out["loss"], "top10": out["top10"]})
                 last = self._stop(steps_this_run)
                 if (self.step % cfg.log_interval == 0 or last) and window.n:
@@ -361,7 +408,9 @@ class Trainer:
 
     def _end_epoch(self, steps_this_epoch: int) -> None:
         if steps_this_epoch == 0 and self.batch_in_epoch == 0:
-            raise RuntimeError(f"epoch {self.epoch} yielded no batch: is --max-batch smaller than every example?")
+            raise RuntimeError(f"epoch {self.epoch} gave no update: it has fewer than --accum-grad "
+                               f"({self.cfg.accum_grad}) micro-batches per rank, or --max-batch is smaller than "
+                               f"every example")
         logging.info(f"epoch {self.epoch} ended at step {self.step}")
         self.epoch_ends.append({"epoch": self.epoch, "step": self.step})
         self.epoch += 1
