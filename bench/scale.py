@@ -191,6 +191,7 @@ def train_worker(num_segments: int, shard_size: int, buffer_size: int) -> None:
         summary = build_tts_data([d / "aligned.jsonl.gz"], [d / "tokens.jsonl.gz"], d / "tts",
                                  cfg=TtsDataConfig(shard_size=shard_size))
         build_s = time.time() - t0
+        build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cfg = TrainConfig(model_type="ar", exp_dir=d / "exp", phones=d / "lang" / "phones.txt", tts_dir=d / "tts",
                           model_config="bench", num_steps=100, warmup_steps=10, max_batch=60.0, num_buckets=10,
                           bucket_buffer_size=buffer_size, crop_min=10.0, crop_max=20.0, log_interval=1000,
@@ -206,6 +207,7 @@ def train_worker(num_segments: int, shard_size: int, buffer_size: int) -> None:
     print(json.dumps({"segments": num_segments, "examples": summary["train"]["examples"],
                       "hours": summary["train"]["hours"], "shards": len(summary["train"]["shards"]),
                       "build_s": build_s, "startup_s": startup_s, "train_100_s": train_s, "peak_rss_mb": peak,
+                      "build_peak_rss_mb": build_peak,
                       "rss_before_mb": rss0}))
 
 
@@ -219,10 +221,11 @@ def run_training(args) -> None:
         rows.append(row)
         print(f"{row['segments']:>8} segments -> {row['examples']:>7} examples ({row['hours']:7.1f} h, "
               f"{row['shards']} shards): peak RSS {row['peak_rss_mb']:7.1f} MB (before the build "
-              f"{row['rss_before_mb']:.1f}), build {row['build_s']:6.1f} s, start-up {row['startup_s']:5.2f} s, "
+              f"{row['rss_before_mb']:.1f}, after it {row['build_peak_rss_mb']:.1f}), build {row['build_s']:6.1f} s, start-up {row['startup_s']:5.2f} s, "
               f"100 updates {row['train_100_s']:6.1f} s", flush=True)
     print(f"train_build_time_growth_100x={rows[2]['build_s'] / rows[0]['build_s']:.1f}")
     print(f"train_startup_growth_100x={rows[2]['startup_s'] / rows[0]['startup_s']:.2f}")
+    print(f"train_build_rss_growth_100x={rows[2]['build_peak_rss_mb'] / rows[0]['build_peak_rss_mb']:.3f}")
     print(f"train_rss_growth_100x={rows[2]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.3f}")
 
 

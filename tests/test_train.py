@@ -203,6 +203,18 @@ def test_dataloader_workers_give_the_same_batches(data, tmp_path):
     assert len(ids) == len(set(ids)) == 21   # each example once per epoch
 
 
+def test_ranks_read_disjoint_parts_of_the_shards(data, tmp_path):
+    """With 2 ranks each trainer's sampler keeps every other batch of the same shard stream: disjoint, and
+    together every example of the epoch once (the epoch's order of shards is the same on both)."""
+    trainer = Trainer(make_cfg(data, tmp_path))
+    per_rank = []
+    for rank in range(2):
+        trainer.env.world_size, trainer.env.rank = 2, rank
+        per_rank.append([c.id for b in trainer.train_sampler() for c in b])
+    assert per_rank[0] and per_rank[1] and set(per_rank[0]).isdisjoint(per_rank[1])
+    assert len(per_rank[0]) + len(per_rank[1]) == 21 == len(set(per_rank[0]) | set(per_rank[1]))
+
+
 def test_shuffled_shards_mix_speakers_like_a_uniform_shuffle(tmp_path):
     """40 speakers x 4 utterances, written in speaker order (as corpora are). Over the first batches of an epoch
     the number of distinct speakers is close to what a uniform random draw of as many utterances gives (mean of
