@@ -38,6 +38,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable, Iterator, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -147,7 +148,8 @@ def make_training_corpus(out: Path, num_segments: int, seed: int = 0) -> None:
 
     rng = random.Random(seed)
     (out / "lang").mkdir(parents=True, exist_ok=True)
-    (out / "lang" / "phones.txt").write_text("<eps> 0\nSIL 1\n" + "".join(f"{p} {i + 2}\n" for i, p in enumerate(PHONES)))
+    phones = "".join(f"{p} {i + 2}\n" for i, p in enumerate(PHONES))
+    (out / "lang" / "phones.txt").write_text("<eps> 0\nSIL 1\n" + phones)
     max_seconds = 10 * (8.0 + 1.5) + 2
     arrays = []
     with NumpyHdf5Writer(out / "codes.h5") as h5:
@@ -163,7 +165,8 @@ def make_training_corpus(out: Path, num_segments: int, seed: int = 0) -> None:
                 dur = rng.uniform(2.0, 8.0)
                 edges = sorted(rng.uniform(t, t + dur) for _ in range(int(dur * 12) - 1))
                 edges = [t] + edges + [t + dur]
-                items = [AlignmentItem(rng.choice(PHONES), round(a, 4), round(b - a, 4)) for a, b in zip(edges, edges[1:])]
+                items = [AlignmentItem(rng.choice(PHONES), round(a, 4), round(b - a, 4))
+                         for a, b in zip(edges, edges[1:])]
                 sups.append(SupervisionSegment(f"{rec_id}_{s}", rec_id, round(t, 4), round(dur, 4), channel=0,
                                                speaker=rec_id.split("-")[0], alignment={"tts_phone": items}))
                 t += dur + rng.uniform(0.2, 1.5)
@@ -211,18 +214,23 @@ def train_worker(num_segments: int, shard_size: int, buffer_size: int) -> None:
                       "rss_before_mb": rss0}))
 
 
+def each_size(worker_args: Callable[[int], List[str]]) -> Iterator[dict]:
+    """The worker's JSON row at 1x, 10x and 100x, each in a fresh process, as each finishes."""
+    for factor in (1, 10, 100):
+        out = subprocess.run([sys.executable, __file__, *worker_args(factor)], check=True, capture_output=True,
+                             text=True).stdout
+        yield json.loads(out.strip().splitlines()[-1])
+
+
 def run_training(args) -> None:
     rows = []
-    for factor in (1, 10, 100):
-        out = subprocess.run([sys.executable, __file__, "--train-worker", str(args.base_segments * factor),
-                              "--shard-size", str(args.shard_size), "--buffer-size", str(args.buffer_size)],
-                             check=True, capture_output=True, text=True).stdout
-        row = json.loads(out.strip().splitlines()[-1])
+    for row in each_size(lambda f: ["--train-worker", str(args.base_segments * f), "--shard-size", str(args.shard_size),
+                                    "--buffer-size", str(args.buffer_size)]):
         rows.append(row)
         print(f"{row['segments']:>8} segments -> {row['examples']:>7} examples ({row['hours']:7.1f} h, "
               f"{row['shards']} shards): peak RSS {row['peak_rss_mb']:7.1f} MB (before the build "
-              f"{row['rss_before_mb']:.1f}, after it {row['build_peak_rss_mb']:.1f}), build {row['build_s']:6.1f} s, start-up {row['startup_s']:5.2f} s, "
-              f"100 updates {row['train_100_s']:6.1f} s", flush=True)
+              f"{row['rss_before_mb']:.1f}, after it {row['build_peak_rss_mb']:.1f}), build {row['build_s']:6.1f} s, "
+              f"start-up {row['startup_s']:5.2f} s, 100 updates {row['train_100_s']:6.1f} s", flush=True)
     print(f"train_build_time_growth_100x={rows[2]['build_s'] / rows[0]['build_s']:.1f}")
     print(f"train_startup_growth_100x={rows[2]['startup_s'] / rows[0]['startup_s']:.2f}")
     print(f"train_build_rss_growth_100x={rows[2]['build_peak_rss_mb'] / rows[0]['build_peak_rss_mb']:.3f}")
@@ -231,10 +239,7 @@ def run_training(args) -> None:
 
 def run_stages14(args) -> None:
     rows = []
-    for factor in (1, 10, 100):
-        out = subprocess.run([sys.executable, __file__, "--worker", str(args.base_cuts * factor), "--nj", str(args.nj)],
-                             check=True, capture_output=True, text=True).stdout
-        row = json.loads(out.strip().splitlines()[-1])
+    for row in each_size(lambda f: ["--worker", str(args.base_cuts * f), "--nj", str(args.nj)]):
         rows.append(row)
         print(f"{row['cuts']:>8} cuts ({row['cuts'] * 12 / 3600:7.1f} h): peak RSS {row['peak_rss_mb']:7.1f} MB "
               f"(after imports {row['rss_after_imports_mb']:.1f}), wall {row['wall_s']:7.1f} s "

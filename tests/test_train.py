@@ -34,7 +34,8 @@ def data(tmp_path_factory):
 
 
 def make_cfg(data, exp_dir, **kw):
-    base = dict(model_type="ar", exp_dir=exp_dir, phones=data["phones"], tts_dir=data["tts"], model_config="unit", num_steps=12, warmup_steps=3, peak_lr=2e-3, max_batch=8.0, num_buckets=2,
+    base = dict(model_type="ar", exp_dir=exp_dir, phones=data["phones"], tts_dir=data["tts"], model_config="unit",
+                num_steps=12, warmup_steps=3, peak_lr=2e-3, max_batch=8.0, num_buckets=2,
                 crop_min=0.8, crop_max=2.0, prompt_seconds=0.5, log_interval=2, valid_interval=5,
                 save_interval=100, seed=3)
     base.update(kw)
@@ -362,8 +363,8 @@ def test_torchrun_two_ranks_end_to_end(tmp_path):
         (tmp_path / d / "cuts_dev.jsonl.gz").write_bytes(data[d].read_bytes())
     tts = tmp_path / "tts"
     proc = subprocess.run([sys.executable, str(REPO / "local" / "prepare_tts_data.py"), "--aligned-dir",
-                           str(tmp_path / "aligned"), "--tokens-dir", str(tmp_path / "tokens"), "--train-parts", "train",
-                           "--valid-parts", "dev", "--out-dir", str(tts), "--shard-size", "5"],
+                           str(tmp_path / "aligned"), "--tokens-dir", str(tmp_path / "tokens"),
+                           "--train-parts", "train", "--valid-parts", "dev", "--out-dir", str(tts), "--shard-size", "5"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list(tts.glob("shard-*.jsonl.gz"))) == 4 and "train: 17 examples" in proc.stderr

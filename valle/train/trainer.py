@@ -155,10 +155,9 @@ class Trainer:
     def _estimate_duration_bins(self) -> List[float]:
         """Bucket boundaries from the first examples of the shards in their stored order: a uniform sample of the
         corpus (the shards are globally shuffled), the same in every epoch and after a resume."""
-        first = islice(CutSet.from_files(self.shards, shuffle_iters=False), 10_000)
-        sizes = list(first)
-        num_buckets = min(self.cfg.num_buckets, len(sizes))
-        return estimate_duration_buckets(sizes, num_buckets, self._constraint()) if num_buckets > 1 else []
+        sample = list(islice(CutSet.from_files(self.shards, shuffle_iters=False), 10_000))
+        num_buckets = min(self.cfg.num_buckets, len(sample))
+        return estimate_duration_buckets(sample, num_buckets, self._constraint()) if num_buckets > 1 else []
 
     def epoch_cuts(self) -> CutSet:
         """The training examples in this epoch's order of shards (a function of the seed and the epoch only, so a
@@ -185,9 +184,9 @@ class Trainer:
         """This rank's micro-batches for the current epoch, from ``batch_in_epoch`` on."""
         # Own generator: creating the iterator would otherwise draw from the global torch RNG, and a
         # resumed run (which creates it at a different moment) would get different dropout masks.
-        return torch.utils.data.DataLoader(self.train_dataset(), sampler=SkipFirst(self.train_sampler(), self.batch_in_epoch),
-                                           batch_size=None, num_workers=self.cfg.num_workers,
-                                           generator=torch.Generator().manual_seed(self.cfg.seed + self.epoch))
+        sampler = SkipFirst(self.train_sampler(), self.batch_in_epoch)
+        return torch.utils.data.DataLoader(self.train_dataset(), sampler=sampler, batch_size=None,
+                                           num_workers=self.cfg.num_workers, generator=torch.Generator().manual_seed(self.cfg.seed + self.epoch))
 
     def valid_batches(self):
         sampler = DynamicCutSampler(load_manifest_lazy(self.valid_cuts_path), constraint=self._constraint(),
