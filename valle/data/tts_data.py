@@ -184,6 +184,7 @@ def shuffle_into_shards(lines_path: Path, num_lines: int, out_dir: Path, shard_s
     digest = hashlib.sha256()
     names: List[str] = []
     work = Path(out_dir) / ".buckets"
+    shutil.rmtree(work, ignore_errors=True)   # an interrupted build's
     for lo in range(0, num_shards, max_open):
         hi = min(lo + max_open, num_shards)
         work.mkdir(parents=True, exist_ok=True)
