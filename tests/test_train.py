@@ -162,7 +162,7 @@ def test_auto_dtype_is_bfloat16_only_where_the_cpu_computes_in_it(monkeypatch):
 
 def test_two_accumulated_micro_batches_equal_one_batch_of_both(data, tmp_path):
     """accum_grad=2 over micro-batches A and B makes the same update as one batch holding A and B (the loss is
-    normalized by the tokens of both, not averaged per micro-batch)."""
+    normalized by the tokens of both, not averaged per micro-batch): the same loss and the same gradients."""
     for model_type in ("ar", "nar"):
         cfg = make_cfg(data, tmp_path / model_type, model_type=model_type, model_config="unit_nodrop", warmup_steps=0)
         whole = Trainer(cfg)
@@ -175,8 +175,11 @@ def test_two_accumulated_micro_batches_equal_one_batch_of_both(data, tmp_path):
         assert out_accum["tokens"] == out_whole["tokens"]
         assert out_accum["loss"] == pytest.approx(out_whole["loss"], rel=1e-5)
         assert out_accum["grad_norm"] == pytest.approx(out_whole["grad_norm"], rel=1e-4)
+        # The gradients the update was made from (clipped, as the optimizer saw them), relative to their norm:
+        # rounding differs elementwise. (Not the weights: Adam's first step turns float noise in near-zero
+        # gradients into +-lr steps.)
         for (name, p), q in zip(whole.model.named_parameters(), accum.model.parameters()):
-            torch.testing.assert_close(q, p, rtol=0, atol=1e-6, msg=name)
+            assert (q.grad - p.grad).norm() <= 1e-5 * p.grad.norm() + 1e-9, name
         # A plain mean of the two micro-batch means is a different update: the test can tell them apart.
         n_a, n_b = (num_targets(model_type, dataset[x]) for x in (a, b))
         assert n_a != n_b

@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from valle.align.config import DnnConfig
+from valle.utils.io import load_torch_file
 
 
 FORMAT_VERSION = 1
@@ -151,7 +152,7 @@ def save_dnn(path, model: TdnnAcousticModel, log_priors: np.ndarray, extra: dict
 
 def load_dnn(path) -> Tuple[TdnnAcousticModel, np.ndarray, dict]:
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = load_torch_file(path)
     except Exception as e:
         raise RuntimeError(f"cannot read the DNN checkpoint {path}: {e}") from e
     if ckpt.get("format_version") != FORMAT_VERSION:

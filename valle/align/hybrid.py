@@ -14,6 +14,7 @@ from valle.align.gmm import DiagGmmSet
 from valle.align.hmm import HmmSystem
 from valle.align.phone_lm import PhoneBigram
 from valle.text.lang_dir import LangDir
+from valle.utils.io import load_torch_file
 
 
 def make_hmm(lang: LangDir, topology: str) -> HmmSystem:
@@ -59,7 +60,7 @@ class HybridAsr:
 
     def gmm_system(self) -> GmmSystem:
         if self._gmm is None:
-            ckpt = torch.load(self.model_dir / "gmm" / "final.pt", weights_only=False)
+            ckpt = load_torch_file(self.model_dir / "gmm" / "final.pt")
             hmm = make_hmm(self.lang, "3state")
             hmm.update_transitions(list(ckpt["alignments"].values()))
             self._gmm = GmmSystem(hmm, DiagGmmSet.from_state_dict(ckpt["gmm"]), ckpt)

@@ -25,7 +25,7 @@ import torch
 from valle.constants import CODEC_FRAME_RATE as FRAME_RATE
 from valle.constants import CODEC_HOP_LENGTH as HOP_LENGTH
 from valle.constants import CODEC_SAMPLE_RATE as SAMPLE_RATE
-from valle.utils.io import atomic_path
+from valle.utils.io import UnsafeFileError, atomic_path, load_torch_file
 
 CODEBOOK_SIZE = 1024
 CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"
@@ -163,7 +163,8 @@ def load_codec(checkpoint: Optional[Union[str, Path]] = None, bandwidth: Optiona
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(download_timeout)
         try:
-            state = torch.hub.load_state_dict_from_url(CHECKPOINT_URL, map_location="cpu", check_hash=True)
+            state = torch.hub.load_state_dict_from_url(CHECKPOINT_URL, map_location="cpu", check_hash=True,
+                                                       weights_only=True)
         except Exception as e:  # offline, DNS failure, HTTP error, bad hash
             logging.warning(f"could not download EnCodec weights from {CHECKPOINT_URL}: {type(e).__name__}: {e}")
             return None
@@ -179,7 +180,9 @@ def _codec_from_file(path: Path, bandwidth: Optional[float], device: str, dtype:
     if not path.is_file():
         raise FileNotFoundError(f"codec checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = load_torch_file(path)
+    except UnsafeFileError:
+        raise
     except Exception as e:
         raise ValueError(f"cannot read codec checkpoint {path}: {type(e).__name__}: {e}") from e
     model = new_model()

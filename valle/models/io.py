@@ -6,7 +6,7 @@ from typing import Dict, Optional
 import torch
 
 from valle.models.config import CHECKPOINT_FORMAT_VERSION, ModelConfig
-from valle.utils.io import atomic_path
+from valle.utils.io import UnsafeFileError, atomic_path, load_torch_file
 
 MODEL_KIND = "valle-model"
 
@@ -26,7 +26,9 @@ def load(path: Path, kind: str) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = load_torch_file(path)
+    except UnsafeFileError as e:
+        raise CheckpointError(f"checkpoint {e}") from e
     except Exception as e:  # truncated zip, pickle garbage, ...
         raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); "
                               f"it is corrupt or truncated: delete it to resume from an earlier one") from e
