@@ -82,3 +82,13 @@ def test_bpe_over_phones_round_trips(tmp_path):
     pieces = phones_to_bpe(sp, phones, chars)
     assert "_".join(pieces).split("_") == phones  # pieces cover the phones exactly, in order
     assert len(pieces) < len(phones)               # and merge frequent pairs
+
+
+def test_words_in_other_scripts_are_spoken_noise_not_g2p():
+    from valle.text.normalize import is_ascii_word
+
+    lex = build_lexicon(["CAFE", "ΛΟΓΟΣ", "МОСКВА"])
+    assert lex.source["CAFE"] == "cmudict"
+    for word in ("ΛΟΓΟΣ", "МОСКВА"):
+        assert not is_ascii_word(word)
+        assert lex.prons[word] == [("SPN",)] and lex.source[word] == "unk"

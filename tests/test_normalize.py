@@ -48,3 +48,17 @@ def test_transcripts(text, transcript):
 def test_spoken_form_keeps_case_and_punctuation():
     assert normalize_spoken("Dr. Jones arrived at 7:30, on May 3rd!") == \
         "Doctor Jones arrived at seven thirty, on May third!"
+
+
+@pytest.mark.parametrize("text,transcript", [
+    ("CAFÉ NAÏVE FAÇADE — RÉSUMÉ", "CAFE NAIVE FACADE RESUME"),       # folded, not cut into fragments
+    ("Æsop's Œuvre, Straße", "AESOP'S OEUVRE STRASSE"),
+    ("“Quoted” ‘single’ don’t", "QUOTED SINGLE DON'T"),
+    ("Kraków Łódź Þór", "KRAKOW LODZ THOR"),
+    ("the ﬁnal №5", "THE FINAL NUMBER FIVE"),
+    ("the word λόγος here", "THE WORD ΛΟΓΟΣ HERE"),                 # another script: kept whole
+    ("Ωmega", "ΩMEGA"),                                             # not "MEGA"
+    ("™ © 😀 snake_case", "TM SNAKE CASE"),
+])
+def test_latin_letters_are_folded_and_other_words_kept_whole(text, transcript):
+    assert to_transcript(text) == transcript

@@ -7,13 +7,12 @@ Errors name what is wrong: empty text, characters the front end cannot read, wor
 pronounce, phones the model has never seen.
 """
 import re
-import unicodedata
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 from valle.text.lang_dir import LangDir
 from valle.text.lexicon import SIL, SPN, build_lexicon
-from valle.text.normalize import to_transcript
+from valle.text.normalize import fold_to_ascii, to_transcript
 
 # Characters the normalizer understands; anything else (other scripts, emoji, symbols) is an error.
 _READABLE = re.compile(r"[A-Za-z0-9\s'\u2019.,;:!?\"()\-\u2013\u2014$%&/]")
@@ -41,8 +40,8 @@ class TextFrontend:
     def phones(self, text: str) -> List[str]:
         if not text or not text.strip():
             raise TextError("the text is empty")
-        # Accented Latin letters -> their base letter (café -> cafe); other scripts stay and are reported.
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        # Latin letters folded to ASCII as stage 2 does (café -> cafe, Æ -> AE); other scripts stay and are reported.
+        text = fold_to_ascii(text)
         unreadable = sorted({c for c in text if not _READABLE.fullmatch(c)})
         if unreadable:
             raise TextError(f"characters the text front end cannot read: {', '.join(repr(c) for c in unreadable)}")

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from valle.text.normalize import is_ascii_word
+
 SIL = "SIL"
 SPN = "SPN"
 SIL_WORD = "!SIL"
@@ -118,7 +120,8 @@ def build_lexicon(words: Iterable[str], phone_set: str = "arpabet", g2p_language
 
     arpabet: CMUdict (stress removed, at most ``max_cmudict_variants`` distinct variants), espeak G2P of
     ``g2p_languages[0]`` mapped to ARPAbet for the rest. ipa: one variant per G2P language.
-    A word the G2P cannot pronounce (e.g. only punctuation) maps to SPN and is reported as ``unk``.
+    A word the G2P cannot pronounce (e.g. only punctuation), or one in another script than Latin (it is not
+    sent to an English G2P), maps to SPN and is reported as ``unk``.
     """
     if phone_set not in ("arpabet", "ipa"):
         raise ValueError(f"unknown phone set '{phone_set}' (expected arpabet or ipa)")
@@ -126,6 +129,10 @@ def build_lexicon(words: Iterable[str], phone_set: str = "arpabet", g2p_language
         raise ValueError("at least one G2P language is needed")
     words = sorted({w for w in words if w and w not in (SIL_WORD, UNK_WORD)})
     lex = Lexicon(phone_set)
+    for w in words:
+        if not is_ascii_word(w):
+            lex.prons[w], lex.source[w] = [(SPN,)], "unk"
+    words = [w for w in words if w not in lex.prons]
     todo = list(words)
     if phone_set == "arpabet":
         cmu = _cmudict()
