@@ -354,6 +354,43 @@ def test_two_ranks_equal_one_rank_with_the_same_global_batch(data, tmp_path):
 
 
 @pytest.mark.e2e
+def test_killed_training_resumes_to_the_same_model(data, tmp_path):
+    """local/train.py killed with SIGKILL once it has saved a checkpoint (no clean-up runs), then rerun: it
+    resumes and ends with the same weights as a run that was never interrupted."""
+    import signal
+    import time
+
+    lang = tmp_path / "lang"
+    lang.mkdir()
+    (lang / "phones.txt").write_text(data["phones"].read_text())
+
+    def cmd(exp):
+        return [sys.executable, str(REPO / "local" / "train.py"), "--model", "nar", "--exp-dir", str(exp),
+                "--lang-dir", str(lang), "--tts-dir", str(data["tts"]), "--model-config", "tiny", "--num-steps", "16",
+                "--warmup-steps", "2", "--max-batch", "8", "--crop-min", "0.8", "--crop-max", "2", "--num-buckets",
+                "2", "--save-interval", "4", "--valid-interval", "100", "--train-threads", "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    straight = subprocess.run(cmd(tmp_path / "a"), env=env, capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    proc = subprocess.Popen(cmd(tmp_path / "b"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not (tmp_path / "b" / "checkpoints" / "step-8.pt").exists() and proc.poll() is None:
+            assert time.time() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (tmp_path / "b" / "model.pt").exists()
+    rerun = subprocess.run(cmd(tmp_path / "b"), env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "resumed from" in rerun.stderr
+    a = ckpt.load(tmp_path / "a" / "model.pt", ckpt.MODEL_KIND)["state_dict"]
+    b = ckpt.load(tmp_path / "b" / "model.pt", ckpt.MODEL_KIND)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.e2e
 def test_torchrun_two_ranks_end_to_end(tmp_path):
     """local/train.py under torchrun with 2 gloo ranks (uneven epoch ends included), then a resume."""
     data = make_training_data(tmp_path / "data", num_cuts=16, seed=9)

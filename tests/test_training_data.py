@@ -72,6 +72,10 @@ def test_build_joins_merges_and_shuffles(data, cuts, tmp_path):
     ids = {c.id for c in CutSet.from_files(shard_paths(tmp_path / "tts"))}
     assert ids.isdisjoint({"rec000", "rec001"})
     assert s["fingerprint"] != summary["fingerprint"]
+    # A build that did not finish (no summary.json, written last) is not training data.
+    (tmp_path / "tts" / "summary.json").unlink()
+    with pytest.raises(FileNotFoundError, match="local/prepare_tts_data.py"):
+        shard_paths(tmp_path / "tts")
 
 
 def test_segments_join_up_to_the_limits_and_never_over_unaligned_speech():
