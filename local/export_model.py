@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from valle.models.io import CheckpointError
-from valle.train.export import choose_checkpoints, checkpoint_step, export_model
+from valle.train.checkpoint import checkpoint_step
+from valle.train.export import choose_checkpoints, export_model
 from valle.utils.logging import setup_logging
 
 

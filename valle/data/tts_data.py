@@ -25,6 +25,7 @@ Memory is flat in the corpus size: the codes are looked up by cut id in an on-di
 stream to a temporary file, and the shuffle sends each to a random bucket (a seeded draw per line, at most
 ``max_open`` bucket files open per pass), then shuffles one bucket at a time in memory into one shard.
 """
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -34,7 +35,7 @@ import random
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from lhotse.supervision import AlignmentItem
 from tqdm import tqdm
@@ -53,25 +54,24 @@ SUMMARY_NAME = "summary.json"
 MIN_PHONES = 2
 
 
-def shard_paths(tts_dir: Path) -> List[Path]:
-    """The training shards of a built tts dir, in order (FileNotFoundError naming the step that makes them)."""
-    tts_dir = Path(tts_dir)
-    summary = tts_dir / SUMMARY_NAME
-    if not summary.is_file():
-        raise FileNotFoundError(f"expected {summary} (the training-data build at the start of stage 5 makes it: "
+def read_summary(tts_dir: Path) -> dict:
+    """The summary of a finished build (FileNotFoundError naming the step that makes it, or the shards missing)."""
+    path = Path(tts_dir) / SUMMARY_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"expected {path} (the training-data build at the start of stage 5 makes it: "
                                 f"local/prepare_tts_data.py)")
-    names = json.loads(summary.read_text())["train"]["shards"]
-    paths = [tts_dir / n for n in names]
-    missing = [str(p) for p in paths if not p.is_file()]
+    summary = json.loads(path.read_text())
+    missing = [str(p) for p in (Path(tts_dir) / n for n in summary["train"]["shards"]) if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{tts_dir}: shards listed in {SUMMARY_NAME} are missing: {missing[:3]}; rebuild "
                                 f"the training data (run.sh --stage 5 --force)")
-    return paths
+    return summary
 
 
-def read_summary(tts_dir: Path) -> dict:
-    shard_paths(tts_dir)  # the same checks
-    return json.loads((Path(tts_dir) / SUMMARY_NAME).read_text())
+def shard_paths(tts_dir: Path, summary: Optional[dict] = None) -> List[Path]:
+    """The training shards of a built tts dir, in order (``summary``: its ``read_summary``, already read)."""
+    summary = read_summary(tts_dir) if summary is None else summary
+    return [Path(tts_dir) / n for n in summary["train"]["shards"]]
 
 
 # --------------------------------------------------------------------------------------------- examples
@@ -129,12 +129,12 @@ def make_example(cut: dict, group: Sequence[dict], codes: dict) -> Tuple[Optiona
     first = group[0]
     sups = cut.get("supervisions") or []
     example_id = cut["id"] if len(sups) == 1 else f"{cut['id']}#{first['id']}"
-    start, end = phones[0][1], phones[-1][2]
-    sup = {"id": first["id"], "recording_id": first.get("recording_id", cut["id"]), "start": round(start, 4),
-           "duration": round(end - start, 4), "channel": first.get("channel", 0)}
+    start, duration = round(phones[0][1], 4), round(phones[-1][2] - phones[0][1], 4)
+    sup = {"id": first["id"], "recording_id": first.get("recording_id", cut["id"]), "start": start,
+           "duration": duration, "channel": first.get("channel", 0)}
     if first.get("speaker"):
         sup["speaker"] = first["speaker"]
-    return {"id": example_id, "start": round(start, 4), "duration": round(end - start, 4),
+    return {"id": example_id, "start": start, "duration": duration,
             "channel": cut.get("channel", 0), "supervisions": [sup],
             "custom": {"codes": codes, "phones": " ".join(p for p, _, _ in phones),
                        "phone_frames": " ".join(map(str, frames))},
@@ -174,6 +174,14 @@ def iter_examples(aligned: Sequence[Path], codes: DiskIndex, cfg: TtsDataConfig,
 
 
 # ---------------------------------------------------------------------------------------------- shuffle
+def write_gz_lines(path: Path, lines: Iterable[str], digest: "hashlib._Hash") -> None:
+    """``lines`` into a gzipped file, atomically, each also fed to ``digest`` (the data's fingerprint)."""
+    with atomic_path(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as w:
+        for line in lines:
+            w.write(line)
+            digest.update(line.encode("utf-8"))
+
+
 def shuffle_into_shards(lines_path: Path, num_lines: int, out_dir: Path, shard_size: int, seed: int,
                         max_open: int = 256) -> Tuple[List[str], "hashlib._Hash"]:
     """A uniform random permutation of ``lines_path``'s lines, written as gzipped shards of about ``shard_size``
@@ -207,10 +215,7 @@ def shuffle_into_shards(lines_path: Path, num_lines: int, out_dir: Path, shard_s
                 continue
             random.Random(f"{seed}:{b}").shuffle(lines)
             name = f"shard-{len(names):05d}.jsonl.gz"
-            with atomic_path(Path(out_dir) / name) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as w:
-                for line in lines:
-                    w.write(line)
-                    digest.update(line.encode("utf-8"))
+            write_gz_lines(Path(out_dir) / name, lines, digest)
             names.append(name)
     shutil.rmtree(work, ignore_errors=True)
     return names, digest
@@ -233,7 +238,7 @@ def build_tts_data(train_aligned: Sequence[Path], train_tokens: Sequence[Path], 
     work = out_dir / ".build"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    summary = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}}
+    summary = {"config": dataclasses.asdict(cfg)}
     try:
         with DiskIndex(work / "codes.sqlite", _codes_rows([*train_tokens, *valid_tokens])) as codes:
             logging.info(f"codes of {len(codes)} cuts indexed")
@@ -246,11 +251,8 @@ def build_tts_data(train_aligned: Sequence[Path], train_tokens: Sequence[Path], 
                 raise ValueError(f"no training examples: every cut lacked codes or alignments ({dict(train_stats)})")
             valid_digest = hashlib.sha256()
             if valid_aligned:
-                with atomic_path(out_dir / VALID_NAME) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as w:
-                    for ex in iter_examples(valid_aligned, codes, cfg, valid_stats, "valid"):
-                        line = json.dumps(ex) + "\n"
-                        w.write(line)
-                        valid_digest.update(line.encode("utf-8"))
+                lines = (json.dumps(ex) + "\n" for ex in iter_examples(valid_aligned, codes, cfg, valid_stats, "valid"))
+                write_gz_lines(out_dir / VALID_NAME, lines, valid_digest)
                 if valid_stats["examples"] == 0:
                     raise ValueError(f"no validation examples: every cut lacked codes or alignments "
                                      f"({dict(valid_stats)})")

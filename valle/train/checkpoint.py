@@ -7,7 +7,7 @@ so far. ``model.pt`` (valle/models/io.py) holds what synthesis needs: model type
 import random
 import re
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -36,14 +36,16 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def checkpoint_step(path: Path) -> Optional[int]:
+    """N of a ``step-<N>.pt`` file; None for any other name."""
+    m = re.fullmatch(r"step-(\d+)\.pt", Path(path).name)
+    return int(m.group(1)) if m else None
+
+
 def list_train_checkpoints(ckpt_dir: Path) -> List[Path]:
     """step-<N>.pt files, oldest first."""
-    found = []
-    for p in Path(ckpt_dir).glob("step-*.pt"):
-        m = re.fullmatch(r"step-(\d+)\.pt", p.name)
-        if m:
-            found.append((int(m.group(1)), p))
-    return [p for _, p in sorted(found)]
+    found = [(checkpoint_step(p), p) for p in Path(ckpt_dir).glob("step-*.pt")]
+    return [p for n, p in sorted(f for f in found if f[0] is not None)]
 
 
 def check_compatible(path: Path, saved: dict, expected: dict) -> None:

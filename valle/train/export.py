@@ -9,11 +9,7 @@ import torch
 
 from valle.models.config import ModelConfig
 from valle.models.io import CheckpointError, load, save_model
-from valle.train.checkpoint import TRAIN_KIND, check_compatible, list_train_checkpoints
-
-
-def checkpoint_step(path: Path) -> int:
-    return int(Path(path).name[len("step-"):-len(".pt")])
+from valle.train.checkpoint import TRAIN_KIND, check_compatible, checkpoint_step, list_train_checkpoints
 
 
 def choose_checkpoints(ckpt_dir: Path, step: Optional[int] = None, avg: int = 1) -> List[Path]:

@@ -120,7 +120,7 @@ class Trainer:
         self.crop = CropConfig(cfg.crop_min, cfg.crop_max, cfg.prompt_seconds)
 
         data = read_summary(cfg.tts_dir)
-        self.shards = shard_paths(cfg.tts_dir)
+        self.shards = shard_paths(cfg.tts_dir, data)
         self.valid_cuts_path = Path(cfg.tts_dir) / VALID_NAME if data["valid"].get("file") else None
         self.fingerprint = data["fingerprint"]
         self.duration_bins = self._estimate_duration_bins()
@@ -186,7 +186,8 @@ class Trainer:
         # resumed run (which creates it at a different moment) would get different dropout masks.
         sampler = SkipFirst(self.train_sampler(), self.batch_in_epoch)
         return torch.utils.data.DataLoader(self.train_dataset(), sampler=sampler, batch_size=None,
-                                           num_workers=self.cfg.num_workers, generator=torch.Generator().manual_seed(self.cfg.seed + self.epoch))
+                                           num_workers=self.cfg.num_workers,
+                                           generator=torch.Generator().manual_seed(self.cfg.seed + self.epoch))
 
     def valid_batches(self):
         sampler = DynamicCutSampler(load_manifest_lazy(self.valid_cuts_path), constraint=self._constraint(),
