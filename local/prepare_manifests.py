@@ -3,9 +3,12 @@
 
 Input:  --corpus-dir DIR with one folder per part (layout of --corpus, or of --prepare-fn)
 Output: --output-dir/<corpus>_recordings_<part>.jsonl.gz, <corpus>_supervisions_<part>.jsonl.gz,
-        cuts_<part>.jsonl.gz (one cut per recording), skipped_<corpus>.tsv (audio left out, and why)
-Unreadable, empty or truncated audio is skipped and listed; a missing or empty corpus directory or
-part stops the stage with a message naming it.
+        cuts_<part>.jsonl.gz (one cut per recording), skipped_<corpus>.tsv (audio files and transcript
+        lines left out, and why)
+Unreadable, empty or truncated audio is skipped and listed; so are transcript lines that cannot be used
+(no text, bad or duplicated id, stray characters, wrong encoding, missing audio: the layout comes from
+the corpus, or from TRANSCRIPTS beside --prepare-fn). A missing or empty corpus directory or part stops
+the stage with a message naming it.
 """
 import argparse
 import logging
@@ -13,7 +16,7 @@ import sys
 from pathlib import Path
 
 from valle.corpus.base import CorpusError
-from valle.corpus.known import load_prepare_fn
+from valle.corpus.known import load_corpus_info
 from valle.corpus.manifests import prepare_corpus
 from valle.utils.logging import setup_logging
 
@@ -36,10 +39,11 @@ def main():
     args = get_args()
     setup_logging(args.log_file)
     try:
-        prepare_fn = load_prepare_fn(args.prepare_fn) if args.prepare_fn else None
+        info = load_corpus_info(args.prepare_fn) if args.prepare_fn else None
         stats = prepare_corpus(args.corpus, args.corpus_dir, args.parts.split(), args.output_dir,
-                               prepare_fn=prepare_fn, num_jobs=args.nj)
-    except (CorpusError, FileNotFoundError, AttributeError, ValueError) as e:
+                               prepare_fn=info and info.prepare, num_jobs=args.nj,
+                               transcripts=info and info.transcripts)
+    except (CorpusError, FileNotFoundError, AttributeError, ValueError, TypeError) as e:
         logging.error(f"{args.corpus}: {e}")
         sys.exit(1)
     for part, s in stats.items():

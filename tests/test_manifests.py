@@ -97,6 +97,83 @@ def test_bad_audio_is_skipped_counted_and_named(tiny_corpus, tmp_path):
     assert "skipped audio files of librispeech: 3" in summarize_manifests(out)
 
 
+def test_bad_transcript_lines_are_skipped_and_listed_not_the_part(tiny_corpus, tmp_path):
+    """One bad line used to stop lhotse's parser and lose the part: now each is skipped with its reason, and every
+    good utterance of the part (including the ones in the same file) is prepared."""
+    corpus = _copy_corpus(tiny_corpus, tmp_path, "LibriSpeech")
+    trans = sorted((corpus / "train-clean-100").rglob("*.trans.txt"))[0]
+    good = trans.read_text().splitlines()
+    stem = trans.name.split(".")[0]
+    audio = trans.parent / f"{good[0].split()[0]}.flac"
+    for utt in ("0090", "0091", "0093"):  # audio whose line is bad: listed with the line's reason
+        shutil.copy(audio, trans.parent / f"{stem}-{utt}.flac")
+    bad = [  # (line as bytes, expected reason)
+        (f"{stem}-0090".encode(), "no text"),
+        (f"{stem}-0091 HELLO\x07 THERE".encode(), "stray character U+0007 at column"),
+        (f"9999-1-0092 SOME WORDS".encode(), "bad utterance id '9999-1-0092'"),
+        (f"{good[0].split()[0]} A SECOND TEXT FOR THE SAME ID".encode(), "duplicate utterance id"),
+        (f"{stem}-0093 CAF".encode() + b"\xc9 AU LAIT", "not utf-8: byte 0xC9 at column"),
+        (f"{stem}-0094 NO AUDIO FOR THIS LINE".encode(), "no audio file"),
+        (f"{stem}-0095 -- ...".encode(), "no text (no letter or digit"),
+    ]
+    lines = [b"\xef\xbb\xbf" + good[0].encode(), b""] + [b for b, _ in bad] + [g.encode() for g in good[1:]]
+    trans.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    out = tmp_path / "manifests"
+    stats = prepare_corpus("librispeech", corpus, LS_PARTS, out, num_jobs=2)
+
+    n_good = TINY_CONFIG.train_speakers * TINY_CONFIG.train_utts_per_speaker
+    assert stats["train-clean-100"].recordings == n_good
+    sups = {s.id: s.text for s in load_manifest(out / "librispeech_supervisions_train-clean-100.jsonl.gz")}
+    assert len(sups) == n_good
+    for line in good:  # the BOM'd first line and the first of the duplicated id are kept, text intact
+        utt, text = line.split(" ", 1)
+        assert sups[utt] == text
+    skipped = [line.split("\t") for line in (out / "skipped_librispeech.tsv").read_text().splitlines()]
+    by_where = dict(skipped)
+    assert len(skipped) == len(bad) + 3
+    for i, (_, reason) in enumerate(bad):
+        assert by_where[f"{trans}:{i + 3}"].startswith(reason), (i, by_where)
+    for utt, reason in (("0090", "no text"), ("0091", "stray character"), ("0093", "not utf-8")):
+        assert by_where[str(trans.parent / f"{stem}-{utt}.flac")].startswith(
+            f"its transcript line {trans}:"), by_where
+        assert reason in by_where[str(trans.parent / f"{stem}-{utt}.flac")]
+    assert trans.read_bytes().startswith(b"\xef\xbb\xbf")  # the corpus itself is not touched
+    table = summarize_manifests(out)
+    assert f"skipped audio files of librispeech: 3, transcript lines: {len(bad)}" in table
+
+
+def test_template_corpus_lines_are_checked_with_its_declared_layout(tmp_path):
+    """A corpus added from egs/template gets the same line checks, from the TRANSCRIPTS its prepare.py declares."""
+    from valle.corpus.known import load_corpus_info
+
+    info = load_corpus_info(str(Path(__file__).parent.parent / "egs/template/prepare.py") + ":prepare_mycorpus")
+    assert info.transcripts
+    root = tmp_path / "mycorpus"
+    (root / "train" / "wavs").mkdir(parents=True)
+    for i in range(3):
+        sf.write(root / "train" / "wavs" / f"u{i}.wav", np.full(8000, 0.1, np.float32), 16000)
+    (root / "train" / "metadata.csv").write_text(
+        "u0|amy|Hello there.\n"
+        "u1|amy\n"                      # no text field
+        "u1|bob|Hi.\n"
+        "u2|bob|One|two\n"               # a stray separator
+        "../u0|amy|Path in the id.\n"    # an id that is a path
+        "u9|cat|Its audio is missing.\n")
+    out = tmp_path / "manifests"
+    stats = prepare_corpus("mycorpus", root, ["train"], out, prepare_fn=info.prepare, transcripts=info.transcripts)
+    assert stats["train"].recordings == 2
+    sups = {s.id: (s.speaker, s.text) for s in load_manifest(out / "mycorpus_supervisions_train.jsonl.gz")}
+    assert sups == {"u0": ("amy", "Hello there."), "u1": ("bob", "Hi.")}
+    skipped = dict(line.split("\t") for line in (out / "skipped_mycorpus.tsv").read_text().splitlines())
+    meta = root / "train" / "metadata.csv"
+    assert skipped[f"{meta}:2"] == "no text"
+    assert skipped[f"{meta}:4"].startswith("4 fields, expected 3")
+    assert skipped[f"{meta}:5"].startswith("bad utterance id '../u0'")
+    assert skipped[f"{meta}:6"].startswith("no audio file")
+    assert skipped[str(root / "train" / "wavs" / "u2.wav")].startswith(f"its transcript line {meta}:4 was skipped")
+    assert len(skipped) == 5
+
+
 def test_librilight_file_without_metadata_is_skipped(tiny_corpus, tmp_path):
     corpus = _copy_corpus(tiny_corpus, tmp_path, "librilight")
     flac = next((corpus / "medium").rglob("*.flac"))

@@ -11,13 +11,21 @@ and returns lhotse manifests exactly like lhotse's own ``prepare_*`` recipes:
 Stage 1 (local/prepare_manifests.py) does the rest for every corpus alike: it checks the corpus
 directory, skips and counts unreadable audio before this function sees it, validates and fixes the
 manifests, writes them atomically, builds cuts and prints the summary. So this function only has to
-parse your layout. Raise ValueError with the file and line for malformed metadata.
+parse your layout. Declare the layout of your metadata lines in TRANSCRIPTS below: stage 1 then checks
+every line before this function reads the file, and lists the ones it cannot use (no text, bad or
+duplicated id, stray characters, wrong encoding, missing audio) in manifests/skipped_<corpus>.tsv, so
+one bad line never stops a part.
 """
 import logging
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+from valle.corpus.transcripts import LineFormat
+
+# <part>/metadata.csv, "utterance_id|speaker|transcript" per line; the audio is <part>/wavs/<utterance_id>.wav.
+TRANSCRIPTS = [LineFormat("metadata.csv", ("id", "speaker", "text"), separator="|", audio="wavs/{id}.wav")]
 
 
 def prepare_mycorpus(
@@ -35,7 +43,7 @@ def prepare_mycorpus(
             if not line.strip():
                 continue
             fields = line.split("|")
-            if len(fields) != 3:
+            if len(fields) != 3:  # stage 1 has left such lines out already; this is for other callers
                 raise ValueError(f"{metadata}:{lineno}: expected 'id|speaker|text', got {line!r}")
             utt_id, speaker, text = (f.strip() for f in fields)
             wav = corpus_dir / part / "wavs" / f"{utt_id}.wav"

@@ -1,7 +1,9 @@
 """What every corpus module shares: its description for the registry, and the errors of stages 0-1."""
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
+
+from valle.corpus.transcripts import LineFormat
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".mp3", ".opus", ".ogg", ".m4a", ".sph")
 
@@ -29,3 +31,6 @@ class CorpusInfo:
     # exclude, num_jobs) yields (Recording, [SupervisionSegment]) one audio file at a time, leaving out the
     # files in ``exclude``; used instead of ``prepare`` when set.
     iter_part: Optional[Callable] = None
+    # The layout of its transcript/metadata files: stage 1 checks them line by line and gives ``prepare``
+    # copies without the lines it cannot use (valle/corpus/transcripts.py).
+    transcripts: Tuple[LineFormat, ...] = ()

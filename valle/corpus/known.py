@@ -6,6 +6,7 @@ from typing import Callable, Dict
 
 from valle.corpus import librilight, librispeech, libritts
 from valle.corpus.base import CorpusInfo
+from valle.corpus.transcripts import LineFormat
 
 KNOWN_CORPORA: Dict[str, CorpusInfo] = {
     "librispeech": librispeech.INFO,
@@ -16,6 +17,12 @@ KNOWN_CORPORA: Dict[str, CorpusInfo] = {
 
 def load_prepare_fn(spec: str) -> Callable:
     """``"path/to/file.py:function"`` or ``"package.module:function"`` -> the function."""
+    return load_corpus_info(spec).prepare
+
+
+def load_corpus_info(spec: str) -> CorpusInfo:
+    """``"path/to/file.py:function"`` or ``"package.module:function"`` -> a CorpusInfo with that prepare
+    function and the transcript layout its module declares as ``TRANSCRIPTS`` (a sequence of LineFormat)."""
     if ":" not in spec:
         raise ValueError(f"prepare function {spec!r} must look like 'file.py:function' or 'module:function'")
     where, name = spec.rsplit(":", 1)
@@ -30,4 +37,7 @@ def load_prepare_fn(spec: str) -> Callable:
     fn = getattr(module, name, None)
     if not callable(fn):
         raise AttributeError(f"{where} has no function {name!r}")
-    return fn
+    transcripts = tuple(getattr(module, "TRANSCRIPTS", ()))
+    if not all(isinstance(t, LineFormat) for t in transcripts):
+        raise TypeError(f"{where}: TRANSCRIPTS must be a sequence of valle.corpus.transcripts.LineFormat")
+    return CorpusInfo(fn, transcripts=transcripts)

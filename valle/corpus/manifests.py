@@ -14,6 +14,7 @@ A new corpus needs one prepare function with lhotse's signature
 import functools
 import logging
 import os
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from valle.corpus.base import CorpusError, iter_audio_files
 from valle.corpus.known import KNOWN_CORPORA
+from valle.corpus.transcripts import LineFormat, TranscriptCheck, check_transcripts
 from valle.utils.io import atomic_path, write_text_atomic
 
 
@@ -65,21 +67,28 @@ def audit_audio(files: Sequence[Path], num_jobs: int = 1,
     return [(f, r) for f, r in zip(files, reasons) if r is not None]
 
 
-def _shadow_tree(corpus_dir: Path, parts: Sequence[str], exclude: set, root: Path) -> Path:
-    """A copy of ``corpus_dir`` made of symlinks, without the excluded files (the bad audio)."""
+def _shadow_tree(corpus_dir: Path, parts: Sequence[str], exclude: set, root: Path,
+                 replace: Dict[Path, str]) -> Path:
+    """A copy of ``corpus_dir`` made of symlinks, without the excluded files (the bad audio), and with the
+    files in ``replace`` written with the given text (transcripts without their bad lines)."""
     shadow = root / corpus_dir.name
+
+    def place(src: Path, dst: Path) -> None:
+        if src in replace:
+            dst.write_text(replace[src], encoding="utf-8")
+        elif src not in exclude:
+            os.symlink(src.resolve(), dst)
+
     for entry in corpus_dir.iterdir():  # top-level files (e.g. SPEAKERS.TXT) and the parts
         if entry.is_file():
             shadow.mkdir(parents=True, exist_ok=True)
-            os.symlink(entry.resolve(), shadow / entry.name)
+            place(entry, shadow / entry.name)
     for part in parts:
         for dirpath, _, filenames in os.walk(corpus_dir / part, followlinks=True):
             rel = Path(dirpath).relative_to(corpus_dir)
             (shadow / rel).mkdir(parents=True, exist_ok=True)
             for name in filenames:
-                src = Path(dirpath) / name
-                if src not in exclude:
-                    os.symlink(src.resolve(), shadow / rel / name)
+                place(Path(dirpath) / name, shadow / rel / name)
     return shadow
 
 
@@ -92,10 +101,13 @@ class PartStats:
 
 
 def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_dir: Path,
-                   prepare_fn: Optional[Callable] = None, num_jobs: int = 1) -> Dict[str, PartStats]:
+                   prepare_fn: Optional[Callable] = None, num_jobs: int = 1,
+                   transcripts: Optional[Sequence[LineFormat]] = None) -> Dict[str, PartStats]:
     """Stage 1 for one corpus. Writes, per part, under ``output_dir``:
     ``<corpus>_recordings_<part>.jsonl.gz``, ``<corpus>_supervisions_<part>.jsonl.gz``,
-    ``cuts_<part>.jsonl.gz``; and ``skipped_<corpus>.tsv`` (file, reason) for audio left out.
+    ``cuts_<part>.jsonl.gz``; and ``skipped_<corpus>.tsv`` (file or ``file:line``, reason) for audio and
+    transcript lines left out. ``transcripts``: the layout of the corpus's transcript files (default: the
+    known corpus's), checked line by line before ``prepare_fn`` reads them.
     """
     from lhotse import CutSet
     from lhotse.qa import fix_manifests, validate_recordings_and_supervisions
@@ -110,6 +122,8 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
             raise CorpusError(f"unknown corpus {corpus!r} and no prepare function given "
                               f"(known: {sorted(KNOWN_CORPORA)})")
         prepare_fn = KNOWN_CORPORA[corpus].prepare
+        if transcripts is None:
+            transcripts = KNOWN_CORPORA[corpus].transcripts
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus directory {corpus_dir} does not exist (stage 0 makes or downloads it)")
     if not parts:
@@ -132,15 +146,32 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
         for part in parts:
             stats[part] = _prepare_part_streaming(corpus, corpus_dir, part, output_dir, iter_part, bad_paths,
                                                   num_jobs, used)
-        _write_skipped(corpus, files, bad_paths, used, skipped, output_dir)
+        _write_skipped(corpus, files, bad_paths, used, skipped, output_dir, {})
         return stats
 
+    if transcripts:
+        lines = check_transcripts(corpus_dir, parts, transcripts, bad_paths)
+        skipped.extend(lines.skipped)
+    else:
+        lines = TranscriptCheck()
+        logging.warning(f"{corpus}: no transcript layout declared (TRANSCRIPTS in the prepare function's file), "
+                        f"so its lines are not checked; a malformed line can stop a part")
     with tempfile.TemporaryDirectory(prefix="valle_shadow_") as tmp:
         source_dir = corpus_dir
-        if bad:
-            logging.warning(f"{len(bad)} of {len(files)} audio files are unusable; preparing {corpus} without them")
-            source_dir = _shadow_tree(corpus_dir, parts, bad_paths, Path(tmp))
-        manifests = prepare_fn(source_dir, dataset_parts=list(parts), output_dir=None, num_jobs=num_jobs)
+        if bad or lines.cleaned:
+            if bad:
+                logging.warning(f"{len(bad)} of {len(files)} audio files are unusable; "
+                                f"preparing {corpus} without them")
+            if lines.skipped:
+                logging.warning(f"{len(lines.skipped)} transcript lines of {corpus} are unusable; "
+                                f"preparing it without them ({lines.lines} lines kept)")
+            source_dir = _shadow_tree(corpus_dir, parts, bad_paths, Path(tmp), lines.cleaned)
+        try:
+            manifests = prepare_fn(source_dir, dataset_parts=list(parts), output_dir=None, num_jobs=num_jobs)
+        except Exception as e:
+            raise CorpusError(f"the prepare function failed on {corpus_dir}: {type(e).__name__}: {e}"
+                              + ("" if transcripts else " (declare TRANSCRIPTS so that stage 1 skips bad lines "
+                                 "before it runs)")) from e
 
         stats, used = {}, set()
         for part in parts:
@@ -169,14 +200,15 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
                 speakers=len({s.speaker for s in supervisions}),
                 hours=sum(r.duration for r in recordings) / 3600)
 
-    _write_skipped(corpus, files, bad_paths, used, skipped, output_dir)
+    _write_skipped(corpus, files, bad_paths, used, skipped, output_dir, lines.audio_reasons)
     return stats
 
 
-def _write_skipped(corpus: str, files, bad_paths: set, used: set, skipped: list, output_dir: Path) -> None:
+def _write_skipped(corpus: str, files, bad_paths: set, used: set, skipped: list, output_dir: Path,
+                   audio_reasons: Dict[Path, str]) -> None:
     unused = [f for f in files if f not in bad_paths and os.path.realpath(f) not in used]
     for f in unused:
-        skipped.append((str(f), "not in the corpus's transcripts/metadata (no supervision)"))
+        skipped.append((str(f), audio_reasons.get(f, "not in the corpus's transcripts/metadata (no supervision)")))
     if unused:
         logging.warning(f"{len(unused)} readable audio files of {corpus} are in no manifest "
                         f"(no transcript or metadata), e.g. {unused[0]}")
@@ -249,9 +281,11 @@ def summarize_manifests(manifest_dir: Path) -> str:
             n_sup, sup_s = n_sup + 1, sup_s + s.duration
             speakers.add(s.speaker)
         rows.append((corpus, part, n_rec, n_sup, len(speakers), rec_s / 3600, sup_s / 3600))
-    skipped = {}
+    skipped = {}  # corpus -> (audio files, transcript lines)
     for path in manifest_dir.glob("skipped_*.tsv"):
-        skipped[path.stem[len("skipped_"):]] = sum(1 for line in path.read_text().splitlines() if line)
+        where = [line.split("\t", 1)[0] for line in path.read_text().splitlines() if line]
+        n_lines = sum(1 for w in where if re.search(r":\d+$", w))
+        skipped[path.stem[len("skipped_"):]] = (len(where) - n_lines, n_lines)
     header = f"{'corpus':<12} {'part':<16} {'recordings':>10} {'segments':>9} {'speakers':>8} {'hours':>9} {'speech h':>9}"
     lines = [header, "-" * len(header)]
     for corpus, part, n_rec, n_sup, n_spk, hours, speech in rows:
@@ -259,6 +293,7 @@ def summarize_manifests(manifest_dir: Path) -> str:
     lines.append("-" * len(header))
     lines.append(f"{'total':<29} {sum(r[2] for r in rows):>10} {sum(r[3] for r in rows):>9} "
                  f"{'':>8} {sum(r[5] for r in rows):>9.3f} {sum(r[6] for r in rows):>9.3f}")
-    for corpus, n in sorted(skipped.items()):
-        lines.append(f"skipped audio files of {corpus}: {n}" + (f" (listed in skipped_{corpus}.tsv)" if n else ""))
+    for corpus, (n_files, n_lines) in sorted(skipped.items()):
+        lines.append(f"skipped audio files of {corpus}: {n_files}, transcript lines: {n_lines}"
+                     + (f" (listed in skipped_{corpus}.tsv)" if n_files or n_lines else ""))
     return "\n".join(lines) + "\n"
