@@ -199,3 +199,52 @@ def test_dnn_checkpoint_round_trip_and_mismatch(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="bad.pt"):
         load_dnn(tmp_path / "bad.pt")
+
+
+def test_speech_seconds_finds_speech_and_not_silence():
+    from valle.align.pipeline import speech_seconds
+    rng = np.random.default_rng(0)
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
+    quiet = 1e-4 * rng.normal(size=sr)  # dither-level noise
+    audio = np.concatenate([quiet, tone, quiet])
+    assert speech_seconds(audio) == pytest.approx(2.0, abs=0.05)
+    assert speech_seconds(quiet) < 0.05
+    assert speech_seconds(np.zeros(3 * sr)) == 0.0
+    assert speech_seconds(np.full(3 * sr, 0.2)) == 0.0  # a DC offset is not speech
+    assert speech_seconds(np.zeros(100)) == 0.0
+
+
+def test_alignment_score_is_zero_on_the_best_path_and_lower_off_it():
+    from valle.align.pipeline import alignment_score
+    ll = np.log(np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]], dtype=np.float32))
+    assert alignment_score(ll, [1, 2, 3]) == pytest.approx(0.0)
+    assert alignment_score(ll, [1, 1, 1]) == pytest.approx(2 * np.log(0.1 / 0.8) / 3, rel=1e-5)
+
+
+def test_flagging_speechless_and_outlier_utterances():
+    from valle.align.pipeline import Quality, flag_utterances
+    rng = np.random.default_rng(1)
+    rows = [Quality(f"u{i}", 5.0, 50, 4.0, float(-0.1 + 0.02 * rng.normal())) for i in range(40)]
+    rows.append(Quality("silent", 5.0, 50, 0.0, -0.12))          # silence: no speech for 50 phones
+    rows.append(Quality("swapped", 5.0, 50, 4.0, -0.6))           # another utterance's transcript
+    rows.append(Quality("decoded", 5.0, 10, 4.0, None))           # unlabeled: no score
+    flagged = flag_utterances(rows, min_speech_per_phone=0.03, outlier_z=5.0)
+    assert set(flagged) == {"silent", "swapped"}
+    assert flagged["silent"].startswith("too little speech for its transcript: 0.00 s") and "1.50 s" in flagged["silent"]
+    assert flagged["swapped"].startswith("alignment score an outlier: -0.600")
+    assert Quality.from_line(rows[-1].to_line()) == rows[-1]
+    assert set(flag_utterances(rows, 0.03, 0.0)) == {"silent"}  # 0 turns the outlier check off
+    assert set(flag_utterances(rows[-5:], 0.03, 5.0)) == {"silent"}  # too few utterances for the statistics
+
+
+def test_dropping_flagged_supervisions_keeps_their_span_as_unaligned():
+    from valle.align.pipeline import drop_supervisions
+    cut = {"id": "c", "supervisions": [{"id": "a", "start": 0.0, "duration": 1.0},
+                                       {"id": "b", "start": 2.0, "duration": 1.5}], "custom": {"unaligned": [[5.0, 1.0]]}}
+    out = drop_supervisions(cut, {"b": "why"})
+    assert [s["id"] for s in out["supervisions"]] == ["a"]
+    assert out["custom"]["unaligned"] == [[2.0, 1.5], [5.0, 1.0]]
+    assert drop_supervisions(cut, {"x": "why"}) is cut
+    assert drop_supervisions(cut, {"a": "", "b": ""}) is None

@@ -61,6 +61,16 @@ class AlignConfig:
                                          "random subset, the same for any --nj (Kaldi's subset_data_dir.sh); "
                                          "their features are held in memory, about 0.4 MB per utterance",
                                   name="align_max_train_utts")
+    # Caught before they become training data (listed in ali/flagged_<part>.tsv with the measured values):
+    min_speech_per_phone: float = setting(0.03, "flag an utterance with less energy-VAD speech than this many seconds "
+                                                "per aligned phone (silence or far too little speech for its "
+                                                "transcript; real speech has 0.06-0.1 s per phone)",
+                                          name="align_min_speech_per_phone")
+    outlier_z: float = setting(5.0, "flag a forced alignment whose score (how far its states are from the "
+                                    "best ones, per frame) is this many robust standard deviations below its "
+                                    "part's median (a transcript that is not what was said); 0 turns it off",
+                               name="align_outlier_z")
+    outlier_min_utts: int = 20       # fewer aligned utterances in a part: too few for a median and MAD
     num_inspect: int = setting(3, "utterances per part written as TextGrid + PNG", name="align_num_inspect")
     engine: str = setting("auto", "FSA engine: auto (k2 when it imports, else Kaldi's decoders), kaldi, k2",
                           choices=("auto", "kaldi", "k2"), name="align_engine")

@@ -152,6 +152,35 @@ class UtteranceAlignment(NamedTuple):
     tids: Optional[List[int]]
     retried: bool
     reason: str
+    score: Optional[float] = None  # forced alignments: alignment_score
+
+
+def alignment_score(loglikes: np.ndarray, tids: Sequence[int]) -> float:
+    """How well the transcript fits the audio: the mean over frames of (log-likelihood of the aligned state -
+    that of the frame's best state), <= 0. ``loglikes``: [frames, transition ids] (column tid - 1, the
+    decoders' layout). A transcript that is not what was said, or speech-free audio forced
+    through a transcript, puts many frames on pdfs far from their best; noisy but matching audio lowers both
+    terms alike (the idea of Kaldi's steps/cleanup and of goodness-of-pronunciation scores)."""
+    n = min(len(loglikes), len(tids))
+    if n == 0:
+        return 0.0
+    ll = loglikes[:n]
+    return float(np.mean(ll[np.arange(n), np.asarray(tids[:n], dtype=np.int64) - 1] - ll.max(axis=1)))
+
+
+def speech_seconds(samples: np.ndarray, energy_threshold: float = 5.5, mean_scale: float = 0.5) -> float:
+    """Seconds of speech by Kaldi's compute-vad rule: a 25 ms frame every 10 ms is speech when its log energy
+    (of 16-bit-scaled samples) is above ``energy_threshold + mean_scale`` x the utterance's mean log energy
+    (Kaldi's defaults). Silence or a constant hum has no frame far above its own mean: about 0 s."""
+    win, hop = int(0.025 * F.SAMPLE_RATE), int(F.FRAME_SHIFT * F.SAMPLE_RATE)
+    if len(samples) < win:
+        return 0.0
+    x = np.asarray(samples, dtype=np.float64) * 32768.0
+    n = 1 + (len(x) - win) // hop
+    frames = np.lib.stride_tricks.as_strided(x, (n, win), (x.strides[0] * hop, x.strides[0]), writeable=False)
+    frames = frames - frames.mean(axis=1, keepdims=True)  # a DC offset is not speech
+    log_energy = np.log(np.maximum((frames ** 2).sum(axis=1), np.finfo(np.float32).eps))
+    return float(np.count_nonzero(log_energy > energy_threshold + mean_scale * log_energy.mean()) * F.FRAME_SHIFT)
 
 
 def force_align(u: Utterance, loglikes: np.ndarray, hmm: HmmSystem, subsampling: int, self_loop_scale: float,
@@ -173,7 +202,76 @@ def force_align(u: Utterance, loglikes: np.ndarray, hmm: HmmSystem, subsampling:
     words = words_from_phones(u.words, phones, lexicon)
     if words is None:
         return UtteranceAlignment(None, None, None, res.retried, "word timings could not be matched to the aligned phones")
-    return UtteranceAlignment(phones, words, res.tids, res.retried, "")
+    score = alignment_score(loglikes, res.tids)
+    return UtteranceAlignment(phones, words, res.tids, res.retried, "", score)
+
+
+class Quality(NamedTuple):
+    """What stage 3 measures of each aligned utterance, for catching speechless or mismatched audio."""
+    utt: str
+    duration: float
+    phones: int            # aligned phones, silence not counted
+    speech_s: float        # speech_seconds of its audio
+    score: Optional[float]  # alignment_score; None for decoded (unlabeled) utterances
+
+    def to_line(self) -> str:
+        score = "" if self.score is None else f"{self.score:.4f}"
+        return f"{self.utt}\t{self.duration:.3f}\t{self.phones}\t{self.speech_s:.2f}\t{score}\n"
+
+    @classmethod
+    def from_line(cls, line: str) -> "Quality":
+        utt, duration, phones, speech, score = line.rstrip("\n").split("\t")
+        return cls(utt, float(duration), int(phones), float(speech), float(score) if score else None)
+
+
+QUALITY_HEADER = "utterance\tduration\tphones\tspeech_s\tscore"
+
+
+def robust_stats(values: np.ndarray) -> Tuple[float, float]:
+    """(median, 1.4826 x median absolute deviation): a mean and standard deviation that a few outliers do not
+    move."""
+    median = float(np.median(values))
+    return median, 1.4826 * float(np.median(np.abs(values - median)))
+
+
+def flag_utterances(rows: Sequence[Quality], min_speech_per_phone: float, outlier_z: float,
+                    min_utts: int = 20) -> Dict[str, str]:
+    """{utterance: why it is flagged} among one part's aligned utterances:
+    - less speech than ``min_speech_per_phone`` seconds per aligned phone (silence, or a transcript far too
+      long for the speech; the aligner's retry beam can force any transcript through any audio);
+    - an alignment score more than ``outlier_z`` robust standard deviations below the part's median (with at
+      least ``min_utts`` scored utterances; 0 turns it off)."""
+    flagged = {}
+    for q in rows:
+        need = min_speech_per_phone * q.phones
+        if q.speech_s < need:
+            flagged[q.utt] = (f"too little speech for its transcript: {q.speech_s:.2f} s of speech (energy VAD) "
+                              f"for {q.phones} phones, expected at least {need:.2f} s")
+    scored = np.asarray([q.score for q in rows if q.score is not None], dtype=np.float64)
+    if outlier_z > 0 and len(scored) >= min_utts:
+        median, spread = robust_stats(scored)
+        spread = max(spread, 1e-3)  # identical scores: no spread to measure against
+        for q in rows:
+            if q.score is not None and q.utt not in flagged and (q.score - median) / spread < -outlier_z:
+                flagged[q.utt] = (f"alignment score an outlier: {q.score:.3f} per frame, part median {median:.3f}, "
+                                  f"{(q.score - median) / spread:.1f} robust SDs (limit -{outlier_z:g}): "
+                                  f"the transcript may not be what was said")
+    return flagged
+
+
+def drop_supervisions(cut: dict, drop: Dict[str, str]) -> Optional[dict]:
+    """A cut's JSON fields without the supervisions in ``drop``, their spans added to ``custom["unaligned"]`` as
+    ``aligned_cut`` does for failures; None when none is left."""
+    sups = cut.get("supervisions") or []
+    gone = [s for s in sups if s["id"] in drop]
+    if not gone:
+        return cut
+    kept = [s for s in sups if s["id"] not in drop]
+    if not kept:
+        return None
+    custom = dict(cut.get("custom") or {})
+    custom["unaligned"] = sorted(custom.get("unaligned", []) + [[s["start"], s["duration"]] for s in gone])
+    return {**cut, "supervisions": kept, "custom": custom}
 
 
 def write_failures(path: Path, failures: Dict[str, str]) -> None:

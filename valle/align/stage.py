@@ -43,11 +43,13 @@ from valle.align.engine import get_engine
 from valle.align.gmm import train_gmm
 from valle.align.hybrid import HybridAsr, Utterance, make_hmm
 from valle.align.phone_lm import PhoneBigram, estimate_bigram, write_arpa
-from valle.align.pipeline import (UtteranceAlignment, aligned_cut, force_align, iter_utterance_audio, load_cmvn,
+from valle.align.pipeline import (QUALITY_HEADER, Quality, UtteranceAlignment, aligned_cut, drop_supervisions,
+                                  flag_utterances, force_align, iter_utterance_audio, load_cmvn, speech_seconds,
                                   phone_items, save_cmvn, utterance_samples, write_failures)
 from valle.align.textgrid import plot_alignment, write_textgrid
 from valle.data.split import combine_cuts, iter_cuts, split_cuts
 from valle.text.lang_dir import LangDir
+from valle.text.lexicon import SIL
 from valle.utils.audio import load_mono
 from valle.utils.disk_index import DiskIndex
 from valle.utils.io import atomic_path, write_text_atomic
@@ -335,7 +337,9 @@ class Stage3:
              "cuts_left_out": 0, "audio_seconds": 0.0, "seconds": 0.0, "failure_reasons": {}}
         with atomic_path(out / f"cuts_{part}.{job}.jsonl.gz") as cuts_tmp, \
                 atomic_path(out / f"failed_{part}.{job}.tsv") as fail_tmp, \
-                open(fail_tmp, "w", encoding="utf-8") as failures, CutSet.open_writer(cuts_tmp) as writer:
+                atomic_path(out / f"quality_{part}.{job}.tsv") as quality_tmp, \
+                open(fail_tmp, "w", encoding="utf-8") as failures, \
+                open(quality_tmp, "w", encoding="utf-8") as quality, CutSet.open_writer(cuts_tmp) as writer:
             for cut, uas in iter_utterance_audio(iter_cuts(self.piece(part, job)), part, labeled):
                 results: Dict[str, UtteranceAlignment] = {}
                 for ua in uas:
@@ -350,6 +354,8 @@ class Stage3:
                         failures.write(f"{ua.utt.id}\t{r.reason}\n")
                     else:
                         c["aligned"] += 1
+                        quality.write(Quality(ua.utt.id, ua.utt.duration, sum(p[0] != SIL for p in r.phones),
+                                              speech_seconds(ua.samples), r.score).to_line())
                     results[ua.utt.id] = r
                 kept = aligned_cut(cut, results)
                 if kept is None:
@@ -391,7 +397,9 @@ class Stage3:
         (self.exp_dir / "ali").mkdir(parents=True, exist_ok=True)
         for part, labeled in self.parts.all():
             out = self.aligned_dir / f"cuts_{part}.jsonl.gz"
-            combine_cuts([self.split_dir / "ali" / f"cuts_{part}.{j}.jsonl.gz" for j in self.jobs()], out)
+            flagged = self._flag(part)
+            n_cuts = combine_cuts([self.split_dir / "ali" / f"cuts_{part}.{j}.jsonl.gz" for j in self.jobs()], out,
+                                  functools.partial(drop_supervisions, drop=flagged) if flagged else None)
             with atomic_path(self.exp_dir / "ali" / f"failed_{part}.tsv") as tmp, open(tmp, "w", encoding="utf-8") as f:
                 f.write("utterance\treason\n")
                 for j in self.jobs():
@@ -399,28 +407,54 @@ class Stage3:
                         for line in g:
                             f.write(line)
             c = _sum_counts([r["parts"][part] for r in results])
+            # Flagged utterances were aligned, but are not training data.
+            c["aligned"] -= len(flagged)
+            c["cuts_left_out"] += c["cuts_written"] - n_cuts
+            c["cuts_written"] = n_cuts
             speed = {"audio_hours": round(c["audio_seconds"] / 3600, 4),
                      "x_real_time_per_job": round(c["audio_seconds"] / max(c["seconds"], 1e-9), 1)}
             if labeled:
                 summary["parts"][part] = {"kind": "labeled", "utterances": c["utterances"], "aligned": c["aligned"],
-                                          "failed": c["failed"], "retried_wider_beam": c["retried_wider_beam"],
+                                          "failed": c["failed"], "flagged": len(flagged),
+                                          "retried_wider_beam": c["retried_wider_beam"],
                                           "cuts_written": c["cuts_written"], "cuts_left_out": c["cuts_left_out"],
                                           "failure_reasons": c["failure_reasons"], **speed}
-                logging.info("%s: %d aligned, %d failed (listed in ali/failed_%s.tsv), %d needed the retry beam; "
-                             "%d cuts written, %d left out", part, c["aligned"], c["failed"], part,
-                             c["retried_wider_beam"], c["cuts_written"], c["cuts_left_out"])
+                logging.info("%s: %d aligned, %d failed (listed in ali/failed_%s.tsv), %d flagged as speechless or "
+                             "mismatched (ali/flagged_%s.tsv), %d needed the retry beam; %d cuts written, %d left out",
+                             part, c["aligned"], c["failed"], part, len(flagged), part, c["retried_wider_beam"],
+                             c["cuts_written"], c["cuts_left_out"])
             else:
                 summary["parts"][part] = {"kind": "unlabeled", "segments": c["utterances"], "decoded": c["aligned"],
-                                          "failed": c["failed"], "cuts_written": c["cuts_written"],
+                                          "failed": c["failed"], "flagged": len(flagged),
+                                          "cuts_written": c["cuts_written"],
                                           "cuts_left_out": c["cuts_left_out"], "failure_reasons": c["failure_reasons"],
                                           **speed}
-                logging.info("%s: %d segments decoded, %d failed; %d cuts written, %d left out", part, c["aligned"],
-                             c["failed"], c["cuts_written"], c["cuts_left_out"])
+                logging.info("%s: %d segments decoded, %d failed, %d flagged as speechless; %d cuts written, "
+                             "%d left out", part, c["aligned"], c["failed"], len(flagged), c["cuts_written"],
+                             c["cuts_left_out"])
             inspect += [(part, cut) for cut in _first(iter_cuts(out), self.cfg.num_inspect if labeled else 1)]
         write_inspection(self.exp_dir / "inspect", inspect, self.engine.name)
         summary["total_s"] = sum(summary["steps"].values())
         write_text_atomic(self.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
         return summary
+
+    def _flag(self, part: str) -> Dict[str, str]:
+        """The part's speechless or mismatched utterances (pipeline.flag_utterances over every job's
+        measurements), written with the measured values to ``ali/flagged_<part>.tsv``. Memory: one small
+        record per aligned utterance of the part."""
+        rows = []
+        for j in self.jobs():
+            with open(self.split_dir / "ali" / f"quality_{part}.{j}.tsv", encoding="utf-8") as f:
+                rows.extend(Quality.from_line(line) for line in f if line.strip())
+        flagged = flag_utterances(rows, self.cfg.min_speech_per_phone, self.cfg.outlier_z, self.cfg.outlier_min_utts)
+        with atomic_path(self.exp_dir / "ali" / f"flagged_{part}.tsv") as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write(QUALITY_HEADER + "\treason\n")
+            for q in rows:
+                if q.utt in flagged:
+                    f.write(q.to_line()[:-1] + f"\t{flagged[q.utt]}\n")
+        for utt, reason in list(flagged.items())[:10]:
+            logging.warning("%s: %s flagged: %s", part, utt, reason)
+        return flagged
 
     def _step_seconds(self, align_results: List[dict]) -> Dict[str, float]:
         """Seconds each step took, summed over its jobs (CPU-job seconds, not wall time)."""

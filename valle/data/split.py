@@ -86,9 +86,11 @@ def split_cuts(path: Path, num_splits: int, out_paths: Sequence[Path],
     return counts
 
 
-def combine_cuts(paths: Iterable[Path], out_path: Path) -> int:
+def combine_cuts(paths: Iterable[Path], out_path: Path, transform: Optional[Callable[[dict], Optional[dict]]] = None
+                 ) -> int:
     """Cuts of ``paths`` in that order, streamed into ``out_path`` (atomically) line by line, as they were
-    written (nothing parsed: joining is as fast as gzip). Returns the number of cuts."""
+    written (nothing parsed: joining is as fast as gzip), or, with ``transform``, each cut's JSON fields passed
+    through it (None: left out). Returns the number of cuts written."""
     n = 0
     with atomic_path(out_path) as tmp:
         with gzip.open(tmp, "wt", encoding="utf-8") as out:
@@ -98,7 +100,13 @@ def combine_cuts(paths: Iterable[Path], out_path: Path) -> int:
                     continue
                 with (gzip.open if p.suffix == ".gz" else open)(p, "rt", encoding="utf-8") as f:
                     for line in f:
-                        if line.strip():
-                            out.write(line if line.endswith("\n") else line + "\n")
-                            n += 1
+                        if not line.strip():
+                            continue
+                        if transform is not None:
+                            fields = transform(json.loads(line))
+                            if fields is None:
+                                continue
+                            line = json.dumps(fields, ensure_ascii=False)
+                        out.write(line if line.endswith("\n") else line + "\n")
+                        n += 1
     return n
