@@ -230,13 +230,16 @@ def test_flagging_speechless_and_outlier_utterances():
     rows.append(Quality("silent", 5.0, 50, 0.0, -0.12))          # silence: no speech for 50 phones
     rows.append(Quality("swapped", 5.0, 50, 4.0, -0.6))           # another utterance's transcript
     rows.append(Quality("decoded", 5.0, 10, 4.0, None))           # unlabeled: no score
-    flagged = flag_utterances(rows, min_speech_per_phone=0.03, outlier_z=5.0)
+    def flags(rows, *args):
+        return {q.utt: reason for q, reason in flag_utterances(lambda: iter(rows), *args)}
+
+    flagged = flags(rows, 0.03, 5.0)
     assert set(flagged) == {"silent", "swapped"}
     assert flagged["silent"].startswith("too little speech for its transcript: 0.00 s") and "1.50 s" in flagged["silent"]
     assert flagged["swapped"].startswith("alignment score an outlier: -0.600")
     assert Quality.from_line(rows[-1].to_line()) == rows[-1]
-    assert set(flag_utterances(rows, 0.03, 0.0)) == {"silent"}  # 0 turns the outlier check off
-    assert set(flag_utterances(rows[-5:], 0.03, 5.0)) == {"silent"}  # too few utterances for the statistics
+    assert set(flags(rows, 0.03, 0.0)) == {"silent"}  # 0 turns the outlier check off
+    assert set(flags(rows[-5:], 0.03, 5.0)) == {"silent"}  # too few utterances for the statistics
 
 
 def test_dropping_flagged_supervisions_keeps_their_span_as_unaligned():

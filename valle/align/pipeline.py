@@ -6,7 +6,7 @@ the pieces of a split manifest, one job per piece.
 """
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -234,29 +234,30 @@ def robust_stats(values: np.ndarray) -> Tuple[float, float]:
     return median, 1.4826 * float(np.median(np.abs(values - median)))
 
 
-def flag_utterances(rows: Sequence[Quality], min_speech_per_phone: float, outlier_z: float,
-                    min_utts: int = 20) -> Dict[str, str]:
-    """{utterance: why it is flagged} among one part's aligned utterances:
+def flag_utterances(read_rows: Callable[[], Iterable[Quality]], min_speech_per_phone: float, outlier_z: float,
+                    min_utts: int = 20) -> Iterator[Tuple[Quality, str]]:
+    """(measurements, why it is flagged) of each flagged utterance among one part's aligned utterances, which
+    ``read_rows()`` streams (read twice: memory is one float per scored utterance, not a record per segment of
+    a LibriLight part):
     - less speech than ``min_speech_per_phone`` seconds per aligned phone (silence, or a transcript far too
       long for the speech; the aligner's retry beam can force any transcript through any audio);
     - an alignment score more than ``outlier_z`` robust standard deviations below the part's median (with at
       least ``min_utts`` scored utterances; 0 turns it off)."""
-    flagged = {}
-    for q in rows:
+    median = spread = None
+    if outlier_z > 0:
+        scores = np.fromiter((q.score for q in read_rows() if q.score is not None), dtype=np.float64)
+        if len(scores) >= min_utts:
+            median, spread = robust_stats(scores)
+            spread = max(spread, 1e-3)  # identical scores: no spread to measure against
+    for q in read_rows():
         need = min_speech_per_phone * q.phones
         if q.speech_s < need:
-            flagged[q.utt] = (f"too little speech for its transcript: {q.speech_s:.2f} s of speech (energy VAD) "
-                              f"for {q.phones} phones, expected at least {need:.2f} s")
-    scored = np.asarray([q.score for q in rows if q.score is not None], dtype=np.float64)
-    if outlier_z > 0 and len(scored) >= min_utts:
-        median, spread = robust_stats(scored)
-        spread = max(spread, 1e-3)  # identical scores: no spread to measure against
-        for q in rows:
-            if q.score is not None and q.utt not in flagged and (q.score - median) / spread < -outlier_z:
-                flagged[q.utt] = (f"alignment score an outlier: {q.score:.3f} per frame, part median {median:.3f}, "
-                                  f"{(q.score - median) / spread:.1f} robust SDs (limit -{outlier_z:g}): "
-                                  f"the transcript may not be what was said")
-    return flagged
+            yield q, (f"too little speech for its transcript: {q.speech_s:.2f} s of speech (energy VAD) "
+                      f"for {q.phones} phones, expected at least {need:.2f} s")
+        elif median is not None and q.score is not None and (q.score - median) / spread < -outlier_z:
+            yield q, (f"alignment score an outlier: {q.score:.3f} per frame, part median {median:.3f}, "
+                      f"{(q.score - median) / spread:.1f} robust SDs (limit -{outlier_z:g}): "
+                      f"the transcript may not be what was said")
 
 
 def drop_supervisions(cut: dict, drop: Dict[str, str]) -> Optional[dict]:

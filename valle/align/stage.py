@@ -440,20 +440,21 @@ class Stage3:
 
     def _flag(self, part: str) -> Dict[str, str]:
         """The part's speechless or mismatched utterances (pipeline.flag_utterances over every job's
-        measurements), written with the measured values to ``ali/flagged_<part>.tsv``. Memory: one small
-        record per aligned utterance of the part."""
-        rows = []
-        for j in self.jobs():
-            with open(self.split_dir / "ali" / f"quality_{part}.{j}.tsv", encoding="utf-8") as f:
-                rows.extend(Quality.from_line(line) for line in f if line.strip())
-        flagged = flag_utterances(rows, self.cfg.min_speech_per_phone, self.cfg.outlier_z, self.cfg.outlier_min_utts)
+        measurements, streamed), written with the measured values to ``ali/flagged_<part>.tsv``."""
+        def read_rows():
+            for j in self.jobs():
+                with open(self.split_dir / "ali" / f"quality_{part}.{j}.tsv", encoding="utf-8") as f:
+                    yield from (Quality.from_line(line) for line in f if line.strip())
+
+        flagged = {}
         with atomic_path(self.exp_dir / "ali" / f"flagged_{part}.tsv") as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(QUALITY_HEADER + "\treason\n")
-            for q in rows:
-                if q.utt in flagged:
-                    f.write(q.to_line()[:-1] + f"\t{flagged[q.utt]}\n")
-        for utt, reason in list(flagged.items())[:10]:
-            logging.warning("%s: %s flagged: %s", part, utt, reason)
+            for q, reason in flag_utterances(read_rows, self.cfg.min_speech_per_phone, self.cfg.outlier_z,
+                                             self.cfg.outlier_min_utts):
+                f.write(q.to_line()[:-1] + f"\t{reason}\n")
+                flagged[q.utt] = reason
+                if len(flagged) <= 10:
+                    logging.warning("%s: %s flagged: %s", part, q.utt, reason)
         return flagged
 
     def _step_seconds(self, align_results: List[dict]) -> Dict[str, float]:
