@@ -239,6 +239,7 @@ def test_flagging_speechless_and_outlier_utterances():
     assert flagged["swapped"].startswith("alignment score an outlier: -0.600")
     assert Quality.from_line(rows[-1].to_line()) == rows[-1]
     assert set(flags(rows, 0.03, 0.0)) == {"silent"}  # 0 turns the outlier check off
+    assert set(flags(rows, 0.03, 5.0, 0.6)) == {"silent"}  # -0.6 is 5 SDs but not 0.6 below the median
     assert set(flags(rows[-5:], 0.03, 5.0)) == {"silent"}  # too few utterances for the statistics
 
 

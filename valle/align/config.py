@@ -70,6 +70,10 @@ class AlignConfig:
                                     "best ones, per frame) is this many robust standard deviations below its "
                                     "part's median (a transcript that is not what was said); 0 turns it off",
                                name="align_outlier_z")
+    outlier_gap: float = setting(0.2, "and at least this far below the median (score units: scaled log-likelihood "
+                                      "per frame; on mini, good utterances were within 0.11 of it, swapped "
+                                      "transcripts 0.37-0.44 below): a tight part flags no good utterance",
+                                 name="align_outlier_gap")
     outlier_min_utts: int = 20       # fewer aligned utterances in a part: too few for a median and MAD
     num_inspect: int = setting(3, "utterances per part written as TextGrid + PNG", name="align_num_inspect")
     engine: str = setting("auto", "FSA engine: auto (k2 when it imports, else Kaldi's decoders), kaldi, k2",

@@ -235,14 +235,15 @@ def robust_stats(values: np.ndarray) -> Tuple[float, float]:
 
 
 def flag_utterances(read_rows: Callable[[], Iterable[Quality]], min_speech_per_phone: float, outlier_z: float,
-                    min_utts: int = 20) -> Iterator[Tuple[Quality, str]]:
+                    outlier_gap: float = 0.2, min_utts: int = 20) -> Iterator[Tuple[Quality, str]]:
     """(measurements, why it is flagged) of each flagged utterance among one part's aligned utterances, which
     ``read_rows()`` streams (read twice: memory is one float per scored utterance, not a record per segment of
     a LibriLight part):
     - less speech than ``min_speech_per_phone`` seconds per aligned phone (silence, or a transcript far too
       long for the speech; the aligner's retry beam can force any transcript through any audio);
-    - an alignment score more than ``outlier_z`` robust standard deviations below the part's median (with at
-      least ``min_utts`` scored utterances; 0 turns it off)."""
+    - an alignment score more than ``outlier_z`` robust standard deviations and ``outlier_gap`` below the part's
+      median (with at least ``min_utts`` scored utterances; ``outlier_z`` 0 turns it off). The gap keeps a part
+      whose scores are tightly bunched (a clean corpus) from flagging merely imperfect utterances."""
     median = spread = None
     if outlier_z > 0:
         scores = np.fromiter((q.score for q in read_rows() if q.score is not None), dtype=np.float64)
@@ -254,9 +255,10 @@ def flag_utterances(read_rows: Callable[[], Iterable[Quality]], min_speech_per_p
         if q.speech_s < need:
             yield q, (f"too little speech for its transcript: {q.speech_s:.2f} s of speech (energy VAD) "
                       f"for {q.phones} phones, expected at least {need:.2f} s")
-        elif median is not None and q.score is not None and (q.score - median) / spread < -outlier_z:
+        elif median is not None and q.score is not None and q.score < median - max(outlier_z * spread, outlier_gap):
             yield q, (f"alignment score an outlier: {q.score:.3f} per frame, part median {median:.3f}, "
-                      f"{(q.score - median) / spread:.1f} robust SDs (limit -{outlier_z:g}): "
+                      f"{(q.score - median) / spread:.1f} robust SDs (limits -{outlier_z:g} SDs and "
+                      f"-{outlier_gap:g}): "
                       f"the transcript may not be what was said")
 
 

@@ -450,7 +450,7 @@ class Stage3:
         with atomic_path(self.exp_dir / "ali" / f"flagged_{part}.tsv") as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(QUALITY_HEADER + "\treason\n")
             for q, reason in flag_utterances(read_rows, self.cfg.min_speech_per_phone, self.cfg.outlier_z,
-                                             self.cfg.outlier_min_utts):
+                                             self.cfg.outlier_gap, self.cfg.outlier_min_utts):
                 f.write(q.to_line()[:-1] + f"\t{reason}\n")
                 flagged[q.utt] = reason
                 if len(flagged) <= 10:
