@@ -213,7 +213,7 @@ if run_stage 3; then
   fi
 fi
 if run_stage 4; then
-  log "Stage 4: EnCodec codes into $data_dir/tokens, $nj jobs"
+  log "Stage 4: codec tokens into $data_dir/tokens, $nj jobs"
   require_path "${markers[1]}" 1 "finished manifests"
   if stage_needed 4; then
     tokens=$data_dir/tokens

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""EnCodec tokenization throughput on this machine: audio seconds encoded per wall second.
+"""Codec throughput on this machine: audio seconds encoded (and decoded) per wall second.
 
-Side by side, in one run, on the same cuts and the same codec:
+EnCodec tokenization, side by side, in one run, on the same cuts and the same codec:
   per-utterance   one cut per encoder call, 1 process x --threads threads
   batched         cuts sorted by length, --batch-seconds of padded audio per call, 1 process x --threads
   processes       one cut per call, --threads processes x 1 thread each (what stage 4 does on CPU)
-Last line: speedup=<batched / per-utterance>.
+Then both codecs, one cut per call, --threads threads: encode and decode of EnCodec (random weights) and of
+mel_rvq (fitted on the first half of the cuts, timed on the second half). Last lines:
+speedup=<batched / per-utterance>, mel_rvq_encode_x_real_time=, mel_rvq_decode_x_real_time= (the issue's
+targets: 50 and 5 on 2 cores), mel_rvq_vs_encodec_encode= and _decode= (ratios measured side by side).
 
     python bench/tokenize_speed.py [--cuts data/mini/manifests/cuts_train-clean-100.jsonl.gz] [--num-cuts 48]
 
@@ -92,6 +95,38 @@ def main():
     print(f"{'processes':<16} {parallel:>16.1f}   ({args.threads} x 1 thread, incl. process start-up)")
     print(f"process_speedup={parallel / single:.2f}")
     print(f"speedup={batched / single:.2f}")
+    compare_codecs(codec, waves)
+
+
+def _timed(fn, items) -> float:
+    start = time.time()
+    for item in items:
+        fn(item)
+    return time.time() - start
+
+
+def compare_codecs(encodec, waves) -> None:
+    from valle.codec.mel_rvq import fit_mel_rvq
+
+    fit_waves, test_waves = waves[: len(waves) // 2], waves[len(waves) // 2:]
+    start = time.time()
+    mel = fit_mel_rvq(fit_waves, max_frames=20000)
+    fit_s = time.time() - start
+    audio = sum(len(w) for w in test_waves) / SAMPLE_RATE
+    rows = {}
+    for name, codec in (("encodec", encodec), ("mel_rvq", mel)):
+        codec.encode_batch(test_waves[:1])  # warm-up
+        codes = [codec.encode_batch([w])[0] for w in test_waves]
+        rows[name] = (audio / _timed(lambda w: codec.encode_batch([w]), test_waves),
+                      audio / _timed(codec.decode, codes))
+    print(f"\ncodecs on {len(test_waves)} cuts ({audio:.0f} s), one cut per call; mel_rvq fitted in {fit_s:.1f} s")
+    print(f"{'codec':<10} {'encode x real time':>19} {'decode x real time':>19}")
+    for name, (enc, dec) in rows.items():
+        print(f"{name:<10} {enc:>19.1f} {dec:>19.1f}")
+    print(f"mel_rvq_encode_x_real_time={rows['mel_rvq'][0]:.1f}")
+    print(f"mel_rvq_decode_x_real_time={rows['mel_rvq'][1]:.1f}")
+    print(f"mel_rvq_vs_encodec_encode={rows['mel_rvq'][0] / rows['encodec'][0]:.2f}")
+    print(f"mel_rvq_vs_encodec_decode={rows['mel_rvq'][1] / rows['encodec'][1]:.2f}")
 
 
 if __name__ == "__main__":

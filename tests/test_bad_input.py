@@ -180,6 +180,7 @@ def test_stage3_lists_the_unalignable_and_flags_the_speechless_and_mismatched(ba
 
 def test_the_good_files_reach_stage_4(bad_recipe):
     tmp, _, expected, _ = bad_recipe
+    assert json.loads((tmp / "data" / "tokens" / "codec.json").read_text())["kind"] == "mel_rvq"  # mini's codec
     tokens = {c.id: c for c in load_manifest(tmp / "data" / "tokens" / "cuts_train-clean-100.jsonl.gz")}
     good = expected["stage1_kept"] - set(expected["failed"]) - set(expected["flagged"])
     assert good <= set(tokens)

@@ -143,3 +143,74 @@ def test_kmeans_finds_separated_clusters():
 def test_too_little_audio_to_fit_is_refused(fit_audio):
     with pytest.raises(ValueError, match="need at least 8192 latent frames"):
         fit_random_codec(fit_audio[:2], max_frames=16000)
+
+
+# ------------------------------------------------------------------------------------------ mel_rvq
+@pytest.fixture(scope="session")
+def mel_codec(fit_audio):
+    from valle.codec.mel_rvq import fit_mel_rvq
+    torch.set_num_threads(2)
+    return fit_mel_rvq(fit_audio[:-4], seed=0, max_frames=9000, kmeans_iters=4)
+
+
+def _log_mel_l1(codec, a, b):
+    n = min(len(a), len(b))
+    return float((codec.log_mel(a[:n]) - codec.log_mel(b[:n])).abs().mean())
+
+
+def test_mel_filterbank_triangles_on_the_mel_scale():
+    from valle.codec.mel_rvq import _hz_to_mel, _mel_to_hz, mel_filterbank
+    fb = mel_filterbank()
+    assert fb.shape == (100, 513) and (fb >= 0).all()
+    assert np.allclose(_mel_to_hz(_hz_to_mel(np.array([0.0, 500.0, 1000.0, 4000.0, 12000.0]))),
+                       [0.0, 500.0, 1000.0, 4000.0, 12000.0])
+    peaks = fb.argmax(1)
+    assert (np.diff(peaks) >= 0).all() and peaks[-1] > 480  # ordered, and the last reaches Nyquist
+    widths = (fb > 0).sum(1)
+    assert widths[-1] > 4 * widths[10]  # wider at high frequencies (log above 1 kHz)
+
+
+def test_mel_rvq_codes_have_encodecs_shape_and_survive_save_and_load(mel_codec, fit_audio, tmp_path):
+    held_out = fit_audio[-4:]
+    codes = mel_codec.encode_batch(held_out)
+    for w, c in zip(held_out, codes):
+        assert c.dtype == np.int16 and c.shape == (-(-len(w) // HOP_LENGTH), 8)
+        assert c.min() >= 0 and c.max() < 1024
+    assert all(np.array_equal(a, b) for a, b in zip(codes, [mel_codec.encode_batch([w])[0] for w in held_out]))
+    assert len(np.unique(np.concatenate(codes)[:, 7])) > 100  # the deepest codebook is used, not collapsed
+    audio = mel_codec.decode(codes[0])
+    assert audio.dtype == np.float32 and len(audio) == len(codes[0]) * HOP_LENGTH
+    mel_codec.save(tmp_path / "codec.pt")
+    loaded = load_codec(tmp_path / "codec.pt")
+    assert loaded.info.kind == "mel_rvq" and loaded.num_codebooks == 8 and loaded.info.real_weights
+    assert np.array_equal(loaded.encode_batch([held_out[0]])[0], codes[0])
+    assert np.array_equal(loaded.decode(codes[0]), audio)  # Griffin-Lim starts from fixed phases
+
+
+def test_mel_rvq_is_coarse_to_fine_and_resynthesizes_the_utterance(mel_codec, fit_audio):
+    held_out = fit_audio[-4:]
+    frames = mel_codec.log_mel(held_out[0])
+    codes = torch.as_tensor(mel_codec.encode_batch([held_out[0]])[0]).long()
+    errors = [float((mel_codec.dequantize(codes[:, :k]) - frames).abs().mean()) for k in range(1, 9)]
+    assert all(a > b for a, b in zip(errors, errors[1:])), errors  # each codebook refines
+    for i, w in enumerate(held_out):
+        resynthesis = mel_codec.decode(mel_codec.encode_batch([w])[0])[: len(w)]
+        other = held_out[(i + 1) % len(held_out)]
+        # The decoded audio has the utterance's spectrum: far closer to it than another utterance is.
+        assert _log_mel_l1(mel_codec, w, resynthesis) < 0.5 * _log_mel_l1(mel_codec, w, other)
+
+
+def test_griffin_lim_converges():
+    from valle.codec.mel_rvq import HOP_LENGTH as HOP, N_FFT, griffin_lim
+    rng = np.random.default_rng(0)
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    x = torch.as_tensor(np.sin(2 * np.pi * 300 * t * (1 + t)) + 0.1 * rng.normal(size=t.shape), dtype=torch.float32)
+    window = torch.hann_window(N_FFT)
+    magnitude = torch.stft(x, N_FFT, HOP, window=window, center=True, return_complex=True).abs()
+
+    def inconsistency(iters):
+        y = griffin_lim(magnitude, window, iters, len(x))
+        rebuilt = torch.stft(y, N_FFT, HOP, window=window, center=True, return_complex=True).abs()
+        return float((rebuilt - magnitude).norm() / magnitude.norm())
+
+    assert inconsistency(60) < 0.5 * inconsistency(0)

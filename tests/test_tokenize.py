@@ -73,6 +73,30 @@ def codec_path(tiny_corpus, stage1, tmp_path_factory):
     return path
 
 
+def test_prepare_codec_mel_rvq_is_saved_reused_and_says_why_it_cannot_fit(stage1, tmp_path):
+    from valle.codec.config import CodecConfig
+    from valle.codec.stage import prepare_codec
+    fit = [stage1 / "cuts_train-clean-100.jsonl.gz"]
+    cfg = CodecConfig(type="mel_rvq", fit_frames=9000)
+    out = tmp_path / "codec.pt"
+    prepare_codec(out, "", fit, cfg)
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert (info["kind"], info["real_weights"], info["num_codebooks"]) == ("mel_rvq", True, 8)
+    assert type(load_codec(out)).__name__ == "MelRvqCodec"
+    made = out.stat().st_mtime_ns
+    prepare_codec(out, "", fit, cfg)  # the same request: reused
+    assert out.stat().st_mtime_ns == made
+    # A manifest whose audio cannot be read: the error says so (it used to say only "got 0 frames").
+    import gzip
+    with gzip.open(fit[0], "rt") as f:
+        text = f.read()
+    corpus = str(load_manifest(fit[0])[0].recording.sources[0].source).split("/LibriSpeech/")[0]
+    with gzip.open(tmp_path / "moved.jsonl.gz", "wt") as f:  # the same cuts, the corpus moved away
+        f.write(text.replace(corpus, str(tmp_path / "nowhere")))
+    with pytest.raises(ValueError, match=r"cuts had no usable audio, e\.g\. .*cannot load audio"):
+        prepare_codec(tmp_path / "other.pt", "", [tmp_path / "moved.jsonl.gz"], cfg)
+
+
 def test_codes_round_trip_exactly_and_frames_match_lhotse(stage1, codec_path, tmp_path):
     parts = [("dev-clean", stage1 / "cuts_dev-clean.jsonl.gz")]
     (summary,) = tokenize_parts(parts, codec_path, tmp_path, num_jobs=1, config=TokenizeConfig(threads=2))
@@ -156,7 +180,10 @@ def test_two_workers_give_the_same_codes_as_one(stage1, codec_path, tmp_path):
 
 
 @pytest.mark.e2e
-def test_run_sh_stage_4(tmp_path, tiny_conf):
+def test_run_sh_stage_4_encodec_without_weights(tmp_path, tiny_conf):
+    """codec=encodec (librispeech's default) where no weights can be had: a random EnCodec, said loudly.
+    (Mini's own codec, mel_rvq, goes through stage 4 in every other end-to-end test.)"""
+    tiny_conf.write_text(tiny_conf.read_text() + "codec=encodec\ncodec_fit_frames=16000\n")
     common = ["--conf", tiny_conf, *recipe_dirs(tmp_path)]
     run_recipe("--stage", 0, "--stop-stage", 1, *common)
     out = run_recipe("--stage", 4, "--stop-stage", 4, *common).stdout
@@ -164,7 +191,7 @@ def test_run_sh_stage_4(tmp_path, tiny_conf):
     tokens = tmp_path / "data" / "tokens"
     assert (tokens / ".done").is_file()
     info = json.loads((tokens / "codec.json").read_text())
-    assert info["real_weights"] is False and info["num_codebooks"] == 8
+    assert info["real_weights"] is False and info["num_codebooks"] == 8 and info["kind"] == "encodec"
     summary = {s["part"]: s for s in json.loads((tokens / "summary.json").read_text())}
     assert set(summary) == {"train-clean-100", "small", "medium", "large", "dev-clean", "test-clean"}
     assert all(s["bad_arrays"] == [] and s["validated"] == s["cuts"] for s in summary.values())

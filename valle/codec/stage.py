@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from valle.codec.config import CodecConfig, TokenizeConfig
 from valle.codec.encodec import fit_random_codec, load_codec
+from valle.codec.mel_rvq import fit_mel_rvq
 from valle.codec.tokenize import combine_parts, load_cut_audio, tokenize_job, tokenize_parts, validate_part
 from valle.utils.io import write_text_atomic
 
@@ -18,38 +19,68 @@ RANDOM_CODEC_WARNING = (
 
 
 def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path], cfg: CodecConfig = CodecConfig()) -> None:
-    """Real EnCodec weights (``checkpoint``, else the torch hub cache, else a download), or with none reachable a
-    random-init EnCodec whose codebooks are fitted to the audio of ``fit_cuts``; saved to ``out`` with
-    ``out.json`` saying where it came from. Reused when ``out`` was made from the same request."""
+    """``cfg.type`` encodec: real EnCodec weights (``checkpoint``, else the torch hub cache, else a download), or
+    with none reachable a random-init EnCodec whose codebooks are fitted to the audio of ``fit_cuts``;
+    mel_rvq: the log-mel residual VQ fitted to the audio of ``fit_cuts``. Saved to ``out`` with ``out.json``
+    saying what it is and where it came from. Reused when ``out`` was made from the same request."""
     from lhotse import load_manifest_lazy
 
     out = Path(out)
     info_path = out.with_suffix(".json")
-    requested = {"checkpoint": checkpoint or "", "bandwidth": cfg.bandwidth}
+    requested = {"codec": cfg.type, "checkpoint": checkpoint or "", "bandwidth": cfg.bandwidth}
+    if cfg.type == "mel_rvq":
+        requested = {"codec": cfg.type, "bandwidth": cfg.bandwidth, "fit_frames": cfg.fit_frames, "seed": cfg.seed,
+                     "griffin_lim_iters": cfg.griffin_lim_iters}
     if out.is_file() and info_path.is_file():
         info = json.loads(info_path.read_text())
         if info.get("requested") == requested:
             logging.info(f"reusing {out} ({info['source']})")
             return
-    codec = load_codec(checkpoint or None, cfg.bandwidth, allow_download=cfg.allow_download)
+
+    unusable = []  # (cut, reason) of the cuts whose audio could not be used, to say why when none could
+
+    def waveforms():
+        for path in fit_cuts:
+            for cut in load_manifest_lazy(path):
+                audio, reason = load_cut_audio(cut)
+                if audio is None:
+                    unusable.append((cut.id, reason))
+                else:
+                    yield audio
+
+    def fit_error(e: ValueError) -> ValueError:
+        why = f"; {len(unusable)} cuts had no usable audio, e.g. {unusable[0][0]}: {unusable[0][1]}" if unusable else ""
+        return ValueError(f"cannot fit the {cfg.type} codec on {[str(p) for p in fit_cuts]}: {e}{why}")
+
+    if cfg.type == "mel_rvq":
+        if not fit_cuts:
+            raise FileNotFoundError("codec=mel_rvq needs cuts to fit its codebooks on (--fit-cuts)")
+        try:
+            codec = fit_mel_rvq(waveforms(), num_codebooks=_mel_rvq_codebooks(cfg.bandwidth), seed=cfg.seed,
+                                max_frames=cfg.fit_frames, griffin_lim_iters=cfg.griffin_lim_iters)
+        except ValueError as e:
+            raise fit_error(e) from e
+    else:
+        codec = load_codec(checkpoint or None, cfg.bandwidth, allow_download=cfg.allow_download)
     if codec is None:
         if not fit_cuts:
             raise FileNotFoundError("no EnCodec weights found and no cuts to fit a random codec on")
-
-        def waveforms():
-            for path in fit_cuts:
-                for cut in load_manifest_lazy(path):
-                    audio, _ = load_cut_audio(cut)
-                    if audio is not None:
-                        yield audio
         try:
             codec = fit_random_codec(waveforms(), cfg.bandwidth, seed=cfg.seed, max_frames=cfg.fit_frames)
         except ValueError as e:
-            raise ValueError(f"cannot fit a random codec on {[str(p) for p in fit_cuts]}: {e}") from e
+            raise fit_error(e) from e
         logging.warning(RANDOM_CODEC_WARNING.format(banner="#" * 100, seconds=codec.info.fitted_on_seconds))
     codec.save(out)
     write_text_atomic(info_path, json.dumps({**asdict(codec.info), "requested": requested}, indent=1))
     logging.info(f"codec saved to {out}: {codec.info.source}, {codec.num_codebooks} codebooks")
+
+
+def _mel_rvq_codebooks(bandwidth: float) -> int:
+    """EnCodec's codebooks for a bandwidth (10 bits at 75 Hz each: 6 kbps = 8), so both codecs agree on it."""
+    n = bandwidth / 0.75
+    if n != int(n) or n < 1:
+        raise ValueError(f"codec_bandwidth {bandwidth}: mel_rvq needs a multiple of 0.75 kbps (6: 8 codebooks)")
+    return int(n)
 
 
 def _manifests(manifest_dir: Path, parts: Sequence[str]) -> List[Tuple[str, Path]]:
