@@ -148,9 +148,10 @@ def test_stage7_synthesizes_both_modes_and_writes_metrics(trained_recipe):
         # The hooks: the stand-in ASR hears only the recordings; the speaker model says 0.25 to all.
         assert s["wer"] == (0.0 if name == "ground_truth" else 100.0) and s["similarity"] == 0.25
     assert m["systems"]["ground_truth"]["duration_ratio_median"] == 1.0
-    # The stage-3 recognizer hears the recordings, and far less through the tiny test's random-weight codec.
+    # The stage-3 recognizer hears the recordings, and about as well through mini's codec (mel_rvq), the
+    # issue's goal of 1.5x at most (the random-weight EnCodec it replaced: 99 % against 62 %).
     assert m["systems"]["ground_truth"]["per"] < 85
-    assert m["systems"]["ground_truth"]["per"] + 10 < m["systems"]["resynthesis"]["per"]
+    assert m["systems"]["resynthesis"]["per"] <= 1.5 * m["systems"]["ground_truth"]["per"]
     for uid, r in zip(ids, rows):
         prompt, rate = sf.read(synth / "prompts" / f"{uid}.wav")
         assert rate == 24000 and abs(len(prompt) / rate - (float(r[6]) - float(r[5]))) < 0.01
