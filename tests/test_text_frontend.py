@@ -9,7 +9,7 @@ from valle.infer.text import TextError, TextFrontend
 @pytest.fixture
 def frontend(tmp_path):
     (tmp_path / "lexicon.txt").write_text("!SIL SIL\n<UNK> SPN\nHELLO h ə l oʊ\nHELLO h ɛ l oʊ\nWORLD w ɜː l d\n"
-                                          "TWO t uː\n")
+                                          "TWO t uː\nDAY d eɪ\n")
     (tmp_path / "lang_info.json").write_text(json.dumps({"phone_set": "ipa", "g2p_languages": ["en-us"]}))
     phones = ["<eps>", "SIL", "SPN", "h", "ə", "l", "oʊ", "ɛ", "w", "ɜː", "d", "t", "uː", "k", "æ", "ɾ", "ɪ",
               "ŋ", "s", "n", "ɹ", "i", "eɪ", "f", "ɑː", "ɚ", "m", "b", "iː"]
@@ -23,6 +23,15 @@ def test_lexicon_words_first_variant_and_silences(frontend):
     assert frontend.phones("Hello, world 2!") == ["SIL", "h", "ə", "l", "oʊ", "SIL", "w", "ɜː", "l", "d",
                                                   "t", "uː", "SIL"]
     assert frontend.phones("  HELLO.  ") == frontend.phones("hello")
+
+
+def test_a_phone_repeated_across_words_is_one_phone_as_in_training(frontend):
+    from valle.align.pipeline import collapse_repeats
+    phones = frontend.phones("world day")
+    assert phones == ["SIL", "w", "ɜː", "l", "d", "eɪ", "SIL"]  # "d d" -> "d"
+    # The same rule as stage 3's TTS phone sequence, on which the models were trained.
+    spelled = ["SIL", "w", "ɜː", "l", "d", "d", "eɪ", "SIL"]
+    assert [p for p, _, _ in collapse_repeats([(p, i, i + 1) for i, p in enumerate(spelled)])] == phones
 
 
 def test_words_missing_from_the_lexicon_go_through_g2p(frontend):

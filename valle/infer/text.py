@@ -59,7 +59,9 @@ class TextFrontend:
         if unknown:
             raise TextError(f"phones {unknown} are not in the model's phone table (words: "
                             f"{sorted(w for w in prons if set(prons[w]) & set(unknown))})")
-        return out
+        # The models were trained on stage 3's TTS phone sequence, where a phone repeated across a word
+        # boundary ("WORLD DAY": d d) is one phone (valle/align/pipeline.py: collapse_repeats): do the same.
+        return [p for k, p in enumerate(out) if k == 0 or p != out[k - 1]]
 
     def _pronunciations(self, words) -> Dict[str, Sequence[str]]:
         prons = {w: self.lexicon[w][0] for w in words if w in self.lexicon}
