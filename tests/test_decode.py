@@ -103,6 +103,29 @@ def test_repetition_aware_sampling_breaks_loops():
     assert (sample(logits, ras, varied, g) == 0).all()       # below the threshold: nucleus as usual
 
 
+def test_ras_history_starts_with_the_prompt(monkeypatch):
+    """RAS judges the first tokens against the end of the prompt too (it used to start with no history)."""
+    from valle.infer import decode
+    from valle.infer.decode import ras_history
+    prompt = torch.tensor([[5, 6, 7, 8], [9, 9, 0, 0], [0, 0, 0, 0]])
+    assert ras_history(prompt, torch.tensor([4, 2, 0]), 3).tolist() == [[6, 7, 8], [-1, 9, 9], [-1, -1, -1]]
+    assert ras_history(prompt, torch.tensor([4, 2, 0]), 0).shape == (3, 0)
+    seen = []
+    real_sample = decode.sample
+
+    def spy(logits, cfg, history, generator):
+        seen.append(history.clone())
+        return real_sample(logits, cfg, history, generator)
+
+    monkeypatch.setattr(decode, "sample", spy)
+    text, tl, codes, pl, phones = batch()
+    cfg = DecodeConfig(sampling=SamplingConfig(top_p=0.8, ras_window=4, ras_threshold=0.5), seed=0,
+                       min_frames_per_phone=1, max_frames_per_phone=2)
+    generate_ar(ar_model(), text, tl, codes, pl, phones, cfg)
+    assert seen[0].tolist() == ras_history(codes, pl, 4).tolist()
+    assert seen[0][2, -3:].tolist() == codes[2, :3].tolist()  # the 3-code prompt of row 2
+
+
 def test_nar_fills_codebooks_2_to_8():
     torch.manual_seed(0)
     model = NARModel(SMALL).eval()

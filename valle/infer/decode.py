@@ -22,6 +22,18 @@ class ARResult:
     hit_eos: List[bool]            # False: stopped by the maximum length guard
 
 
+def ras_history(prompt: torch.Tensor, prompt_lens: torch.Tensor, window: int) -> torch.Tensor:
+    """The tokens repetition-aware sampling looks back on at the first step: the last ``window`` codes of
+    each prompt (VALL-E 2: the decoding history is the sequence so far, and the prompt begins it),
+    right-aligned, -1 (never a code) before a shorter prompt. [B, window]; [B, 0] when RAS is off."""
+    history = torch.full((prompt.shape[0], window), -1, dtype=torch.long, device=prompt.device)
+    for b, n in enumerate(prompt_lens.tolist()):
+        k = min(window, n)
+        if k:
+            history[b, window - k:] = prompt[b, n - k:n]
+    return history
+
+
 @torch.no_grad()
 def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor,
                 prompt_lens: torch.Tensor, target_phones: torch.Tensor, cfg: DecodeConfig = DecodeConfig(),
@@ -44,7 +56,7 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
         logits, state = model.prefill(text, text_lens, prompt, prompt_lens)
     else:
         logits = _full_logits(model, text, text_lens, prompt, prompt_lens, [[] for _ in range(B)])
-    history = torch.full((B, 0), -1, dtype=torch.long, device=device)
+    history = ras_history(prompt, prompt_lens, cfg.sampling.ras_window)
     step = 0
     while active.numel():
         logits = logits.clone()
