@@ -252,3 +252,26 @@ def test_load_prepare_fn(tmp_path):
         load_prepare_fn(f"{mod}:nope")
     with pytest.raises(FileNotFoundError):
         load_prepare_fn(f"{tmp_path}/absent.py:prepare")
+
+
+def test_libritts_transcript_layout(tmp_path):
+    """LibriTTS's trans.tsv: id, original text, normalized text, tab-separated; the audio beside it."""
+    from valle.corpus.libritts import TRANSCRIPTS
+    from valle.corpus.transcripts import check_transcripts
+    chapter = tmp_path / "LibriTTS" / "dev-clean" / "84" / "121123"
+    chapter.mkdir(parents=True)
+    for utt in ("84_121123_000007_000001", "84_121123_000008_000000"):
+        sf.write(chapter / f"{utt}.wav", np.full(2400, 0.1, np.float32), 24000)
+    (chapter / "84_121123.trans.tsv").write_text(
+        "84_121123_000007_000001\tMaximilian.\tMaximilian.\n"
+        "84_121123_000008_000000\tVillefort rose.\n"                 # the normalized text is missing
+        "84_121123_000009_000000\tNo audio.\tNo audio.\n"
+        "99_1_000001_000000\tWrong chapter.\tWrong chapter.\n")
+    result = check_transcripts(tmp_path / "LibriTTS", ["dev-clean"], TRANSCRIPTS)
+    trans = chapter / "84_121123.trans.tsv"
+    assert dict(result.skipped) == {
+        f"{trans}:2": "no text",
+        f"{trans}:3": f"no audio file {chapter / '84_121123_000009_000000.wav'}",
+        f"{trans}:4": "bad utterance id '99_1_000001_000000' (expected 84_121123_\\d+_\\d+)"}
+    assert result.cleaned[trans] == "84_121123_000007_000001\tMaximilian.\tMaximilian.\n"
+    assert result.audio_reasons[chapter / "84_121123_000008_000000.wav"].startswith(f"its transcript line {trans}:2")
