@@ -110,7 +110,7 @@ def test_bad_transcript_lines_are_skipped_and_listed_not_the_part(tiny_corpus, t
     bad = [  # (line as bytes, expected reason)
         (f"{stem}-0090".encode(), "no text"),
         (f"{stem}-0091 HELLO\x07 THERE".encode(), "stray character U+0007 at column"),
-        (f"9999-1-0092 SOME WORDS".encode(), "bad utterance id '9999-1-0092'"),
+        (b"9999-1-0092 SOME WORDS", "bad utterance id '9999-1-0092'"),
         (f"{good[0].split()[0]} A SECOND TEXT FOR THE SAME ID".encode(), "duplicate utterance id"),
         (f"{stem}-0093 CAF".encode() + b"\xc9 AU LAIT", "not utf-8: byte 0xC9 at column"),
         (f"{stem}-0094 NO AUDIO FOR THIS LINE".encode(), "no audio file"),
