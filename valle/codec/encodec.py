@@ -269,6 +269,24 @@ def _nearest(x: torch.Tensor, centroids: torch.Tensor, chunk: int):
     return torch.cat(assign), torch.cat(dist)
 
 
+def fit_residual_codebooks(x: torch.Tensor, num_codebooks: int, kmeans_iters: int,
+                           generator: Optional[torch.Generator], what: str = "frames") -> List[torch.Tensor]:
+    """Residual VQ codebooks [CODEBOOK_SIZE, D] of the rows of ``x`` [N, D], as RVQ is trained: each a k-means
+    fit of what the codebooks before it left. Shared by the random EnCodec and mel_rvq."""
+    if len(x) < MIN_FIT_FRAMES:
+        # With few points per centroid, k-means leaves most residuals at exactly zero after a few
+        # layers and the deepest codebooks collapse to a handful of codes (measured: 6000 frames gave
+        # 5 distinct codes in codebook 8 on held-out audio; 12000 gave 760).
+        raise ValueError(f"need at least {MIN_FIT_FRAMES} {what} ({MIN_FIT_FRAMES / FRAME_RATE:.0f} s of audio) "
+                         f"to fit {CODEBOOK_SIZE}-entry codebooks, got {len(x)}")
+    residual, books = x.clone(), []
+    for _ in range(num_codebooks):
+        centroids = kmeans(residual, CODEBOOK_SIZE, kmeans_iters, generator)
+        books.append(centroids)
+        residual = residual - centroids[_nearest(residual, centroids, 8192)[0]]
+    return books
+
+
 @torch.no_grad()
 def fit_random_codec(waveforms: Iterable[np.ndarray], bandwidth: float = 6.0, seed: int = 0,
                      max_frames: int = 16000, kmeans_iters: int = 10, device: str = "cpu") -> Codec:
@@ -284,24 +302,17 @@ def fit_random_codec(waveforms: Iterable[np.ndarray], bandwidth: float = 6.0, se
         seconds += len(w) / SAMPLE_RATE
         if frames >= max_frames:
             break
-    x = torch.cat(latents)[:max_frames]
-    if len(x) < MIN_FIT_FRAMES:
-        # With few points per centroid, k-means leaves most residuals at exactly zero after a few
-        # layers and the deepest codebooks collapse to a handful of codes (measured: 6000 frames gave
-        # 5 distinct codes in codebook 8 on held-out audio; 12000 gave 760).
-        raise ValueError(f"need at least {MIN_FIT_FRAMES} latent frames ({MIN_FIT_FRAMES / FRAME_RATE:.0f} s of audio) "
-                         f"to fit {CODEBOOK_SIZE}-entry codebooks, got {len(x)}")
+    x = torch.cat(latents)[:max_frames].cpu()
     generator = torch.Generator(device="cpu").manual_seed(seed)
     n_q = _num_codebooks(model, bandwidth)
-    residual = x.clone()
-    for layer in model.quantizer.vq.layers[:n_q]:
+    books = fit_residual_codebooks(x, n_q, kmeans_iters, generator, what="latent frames")
+    for layer, centroids in zip(model.quantizer.vq.layers[:n_q], books):
         book = layer._codebook
-        centroids = kmeans(residual.cpu(), book.codebook_size, kmeans_iters, generator).to(device)
+        centroids = centroids.to(device)
         book.embed.copy_(centroids)
         book.embed_avg.copy_(centroids)
         book.cluster_size.fill_(1.0)
         book.inited.fill_(True)
-        residual = residual - centroids[_nearest(residual, centroids, 8192)[0]]
     info = CodecInfo(real_weights=False, source="random init, codebooks fitted by k-means", bandwidth=bandwidth,
                      num_codebooks=n_q, fitted_on_seconds=round(seconds, 2), seed=seed)
     return Codec(model, info, device)

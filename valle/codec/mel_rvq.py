@@ -16,16 +16,15 @@ from typing import Iterable, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from valle.constants import CODEC_FRAME_RATE as FRAME_RATE
 from valle.constants import CODEC_HOP_LENGTH as HOP_LENGTH
 from valle.constants import CODEC_SAMPLE_RATE as SAMPLE_RATE
+from valle.codec.encodec import CODEBOOK_SIZE, FORMAT_VERSION, CodecInfo, _nearest, fit_residual_codebooks
 from valle.utils.io import atomic_path
 
 KIND = "mel_rvq"
 N_FFT = 1024
 N_MELS = 100
 LOG_FLOOR = 1e-5
-CODEBOOK_SIZE = 1024
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -91,8 +90,7 @@ class MelRvqCodec:
         residual = frames - self.mean
         codes = []
         for book in self.codebooks:
-            d = (residual ** 2).sum(1, keepdim=True) - 2 * (residual @ book.T) + (book ** 2).sum(1)
-            idx = d.argmin(1)
+            idx = _nearest(residual, book, 8192)[0]
             codes.append(idx)
             residual = residual - book[idx]
         return torch.stack(codes, 1)
@@ -127,8 +125,6 @@ class MelRvqCodec:
         return griffin_lim(magnitude, self.window, self.griffin_lim_iters, num_samples).cpu().numpy()
 
     def save(self, path: Union[str, Path]) -> None:
-        from valle.codec.encodec import FORMAT_VERSION
-
         with atomic_path(path) as tmp:
             torch.save({"format": "valle-codec", "format_version": FORMAT_VERSION, "info": asdict(self.info),
                         "codebooks": self.codebooks.cpu(), "mean": self.mean.cpu(),
@@ -163,8 +159,6 @@ def fit_mel_rvq(waveforms: Iterable[np.ndarray], num_codebooks: int = 8, seed: i
                 kmeans_iters: int = 10, griffin_lim_iters: int = 60) -> MelRvqCodec:
     """Codebooks fitted stage by stage by k-means on the residuals of the log-mel frames of ``waveforms``
     (24 kHz mono; the first ``max_frames`` frames, 75 a second), the per-bin mean removed first."""
-    from valle.codec.encodec import MIN_FIT_FRAMES, CodecInfo, _nearest, kmeans
-
     probe = MelRvqCodec(torch.zeros(0, CODEBOOK_SIZE, N_MELS), torch.zeros(N_MELS), None)
     frames, seconds, n = [], 0.0, 0
     for w in waveforms:
@@ -175,17 +169,8 @@ def fit_mel_rvq(waveforms: Iterable[np.ndarray], num_codebooks: int = 8, seed: i
         if n >= max_frames:
             break
     x = torch.cat(frames)[:max_frames] if frames else torch.zeros(0, N_MELS)
-    if len(x) < MIN_FIT_FRAMES:
-        raise ValueError(f"need at least {MIN_FIT_FRAMES} frames ({MIN_FIT_FRAMES / FRAME_RATE:.0f} s of audio) to fit "
-                         f"{CODEBOOK_SIZE}-entry codebooks, got {len(x)}")
-    mean = x.mean(0)
-    residual = x - mean
-    generator = torch.Generator().manual_seed(seed)
-    books = []
-    for _ in range(num_codebooks):
-        centroids = kmeans(residual, CODEBOOK_SIZE, kmeans_iters, generator)
-        books.append(centroids)
-        residual = residual - centroids[_nearest(residual, centroids, 8192)[0]]
+    mean = x.mean(0) if len(x) else torch.zeros(N_MELS)
+    books = fit_residual_codebooks(x - mean, num_codebooks, kmeans_iters, torch.Generator().manual_seed(seed))
     info = CodecInfo(real_weights=True, source=f"log-mel residual VQ fitted by k-means on {seconds:.0f} s of the "
                      f"corpus, Griffin-Lim vocoder", bandwidth=num_codebooks * 0.75, num_codebooks=num_codebooks,
                      fitted_on_seconds=round(seconds, 2), seed=seed, kind=KIND)

@@ -27,10 +27,11 @@ def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path]
 
     out = Path(out)
     info_path = out.with_suffix(".json")
-    requested = {"codec": cfg.type, "checkpoint": checkpoint or "", "bandwidth": cfg.bandwidth}
+    requested = {"codec": cfg.type, "bandwidth": cfg.bandwidth}
     if cfg.type == "mel_rvq":
-        requested = {"codec": cfg.type, "bandwidth": cfg.bandwidth, "fit_frames": cfg.fit_frames, "seed": cfg.seed,
-                     "griffin_lim_iters": cfg.griffin_lim_iters}
+        requested.update(fit_frames=cfg.fit_frames, seed=cfg.seed, griffin_lim_iters=cfg.griffin_lim_iters)
+    else:
+        requested.update(checkpoint=checkpoint or "")
     if out.is_file() and info_path.is_file():
         info = json.loads(info_path.read_text())
         if info.get("requested") == requested:
@@ -48,27 +49,24 @@ def prepare_codec(out: Path, checkpoint: Optional[str], fit_cuts: Sequence[Path]
                 else:
                     yield audio
 
-    def fit_error(e: ValueError) -> ValueError:
-        why = f"; {len(unusable)} cuts had no usable audio, e.g. {unusable[0][0]}: {unusable[0][1]}" if unusable else ""
-        return ValueError(f"cannot fit the {cfg.type} codec on {[str(p) for p in fit_cuts]}: {e}{why}")
+    def fit(fitter, no_cuts: str, **kwargs):
+        """``fitter`` on the audio of ``fit_cuts``; its errors say why no audio was usable, when none was."""
+        if not fit_cuts:
+            raise FileNotFoundError(no_cuts)
+        try:
+            return fitter(waveforms(), seed=cfg.seed, max_frames=cfg.fit_frames, **kwargs)
+        except ValueError as e:
+            why = f"; {len(unusable)} cuts had no usable audio, e.g. {unusable[0][0]}: {unusable[0][1]}" if unusable else ""
+            raise ValueError(f"cannot fit the {cfg.type} codec on {[str(p) for p in fit_cuts]}: {e}{why}") from e
 
     if cfg.type == "mel_rvq":
-        if not fit_cuts:
-            raise FileNotFoundError("codec=mel_rvq needs cuts to fit its codebooks on (--fit-cuts)")
-        try:
-            codec = fit_mel_rvq(waveforms(), num_codebooks=_mel_rvq_codebooks(cfg.bandwidth), seed=cfg.seed,
-                                max_frames=cfg.fit_frames, griffin_lim_iters=cfg.griffin_lim_iters)
-        except ValueError as e:
-            raise fit_error(e) from e
+        codec = fit(fit_mel_rvq, "codec=mel_rvq needs cuts to fit its codebooks on (--fit-cuts)",
+                    num_codebooks=_mel_rvq_codebooks(cfg.bandwidth), griffin_lim_iters=cfg.griffin_lim_iters)
     else:
         codec = load_codec(checkpoint or None, cfg.bandwidth, allow_download=cfg.allow_download)
     if codec is None:
-        if not fit_cuts:
-            raise FileNotFoundError("no EnCodec weights found and no cuts to fit a random codec on")
-        try:
-            codec = fit_random_codec(waveforms(), cfg.bandwidth, seed=cfg.seed, max_frames=cfg.fit_frames)
-        except ValueError as e:
-            raise fit_error(e) from e
+        codec = fit(fit_random_codec, "no EnCodec weights found and no cuts to fit a random codec on",
+                    bandwidth=cfg.bandwidth)
         logging.warning(RANDOM_CODEC_WARNING.format(banner="#" * 100, seconds=codec.info.fitted_on_seconds))
     codec.save(out)
     write_text_atomic(info_path, json.dumps({**asdict(codec.info), "requested": requested}, indent=1))

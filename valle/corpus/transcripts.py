@@ -79,7 +79,7 @@ def check_line(line: str, fmt: LineFormat, id_regex: "re.Pattern") -> Tuple[Opti
             return ("no text" if name == "text" else f"empty {name}"), values
         if name == "text" and not _HAS_WORD_CHAR.search(value):
             return f"no text (no letter or digit in {value!r})", values
-    utt_id = values[fmt.fields.index("id")] if "id" in fmt.fields else None
+    utt_id = _id_field(values, fmt)
     if utt_id is not None and not id_regex.fullmatch(utt_id):
         return f"bad utterance id {utt_id!r} (expected {id_regex.pattern})", values
     return None, values
@@ -91,13 +91,18 @@ def _split(line: str, fmt: LineFormat) -> List[str]:
     return [v.strip() for v in line.split(fmt.separator)]
 
 
+def _id_field(values: List[str], fmt: LineFormat) -> Optional[str]:
+    """The id field of a split line; None when the layout has none or the line is too short for it."""
+    if "id" not in fmt.fields or len(values) <= fmt.fields.index("id"):
+        return None
+    return values[fmt.fields.index("id")]
+
+
 def _line_id(values: List[str], fmt: LineFormat, id_regex: "re.Pattern") -> Optional[str]:
     """The line's utterance id when it has a well-formed one (also on a line skipped for another reason, so
     that its audio is listed with that reason)."""
-    if "id" not in fmt.fields or len(values) <= fmt.fields.index("id"):
-        return None
-    utt_id = values[fmt.fields.index("id")]
-    return utt_id if id_regex.fullmatch(utt_id) else None
+    utt_id = _id_field(values, fmt)
+    return utt_id if utt_id is not None and id_regex.fullmatch(utt_id) else None
 
 
 def check_transcripts(corpus_dir: Path, parts: Sequence[str], formats: Iterable[LineFormat],
