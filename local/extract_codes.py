@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stage 4, step 2: EnCodec codes for every cut of the given parts, then a validation pass.
+"""Stage 4, step 2: codec codes (EnCodec or mel_rvq, whichever --codec holds) for every cut of the given parts, then a validation pass.
 
 Without --job: everything here (--nj worker processes). As split jobs (run.sh, through $cmd):
   --job J --nj N      job J encodes every N-th shard of every part (those not done yet)

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Stage 4, step 1: the EnCodec every later stage uses, saved once.
+"""Stage 4, step 1: the codec every later stage uses, saved once.
 
-Input:  --codec-checkpoint PATH (a real EnCodec 24 kHz state dict, e.g. encodec_24khz-d7cc33bc.th), or
-        nothing: then the torch hub cache, then a download when online. With no real weights
-        reachable: a random-init EnCodec whose codebooks are fitted (k-means) to the audio of
-        --fit-cuts (first cuts, up to --codec-fit-frames latent frames).
-Output: --out (codec.pt, loaded by stages 4-7) and codec.json next to it (where the weights came from;
-        "real_weights": false marks a codec whose audio is not speech). Reused when it exists.
+Input:  --codec encodec (default): --codec-checkpoint PATH (a real EnCodec 24 kHz state dict, e.g.
+        encodec_24khz-d7cc33bc.th), or nothing: then the torch hub cache, then a download when online.
+        With no real weights reachable: a random-init EnCodec whose codebooks are fitted (k-means) to the
+        audio of --fit-cuts (first cuts, up to --codec-fit-frames latent frames).
+        --codec mel_rvq: the log-mel residual VQ fitted to the audio of --fit-cuts (up to
+        --codec-fit-frames frames), decoded by Griffin-Lim (valle/codec/mel_rvq.py); no weights needed.
+Output: --out (codec.pt, loaded by stages 4-7) and codec.json next to it (its "kind", where it came from;
+        "real_weights": false marks a codec whose audio is not speech). Reused when made from the same request.
 """
 import argparse
 import logging
