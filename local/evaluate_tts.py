@@ -4,13 +4,13 @@
 Input:  --exp-dir/{ar,nar}/model.pt (stages 5-6), --exp-dir/align/{gmm,dnn} (stage 3's hybrid ASR),
         --data-dir/lang (stage 2), --data-dir/aligned/cuts_<part>.jsonl.gz (stage 3: test parts for the
         test list, train parts for the recognizer's phone bigram), --data-dir/tokens/codec.pt (stage 4).
-Output under --out-dir (default --exp-dir/synth): test_list.tsv, prompts/, ground_truth/, resynthesis/,
-        cross/, continuation/ (24 kHz wavs), per_utterance.tsv, metrics.json, metrics.txt.
-PER uses our stage-3 DNN-HMM as a phone recognizer. WER and speaker similarity need external models;
-give them as commands (--asr-command, --sim-command):
+Output under --out-dir (default --exp-dir/synth): test_list.tsv, prompts/, prompts_continuation/, ground_truth/,
+        resynthesis/, cross/, continuation/ (24 kHz wavs), per_utterance.tsv, metrics.json, metrics.txt.
+PER: our stage-3 DNN-HMM as a phone recognizer. WER: PocketSphinx's en-us model (--asr-model); SIM: Resemblyzer's
+GE2E speaker encoder (--sim-model), both pretrained and shipped in their wheels. A stronger model (the paper's
+HuBERT-Large ASR, WavLM-TDNN) takes their place as a command (--asr-command, --sim-command):
   ASR_COMMAND  <wav list: "id<TAB>path" lines>  <output: "id<TAB>transcript" lines>
   SIM_COMMAND  <pairs: "id<TAB>wav<TAB>prompt wav" lines>  <output: "id<TAB>cosine similarity" lines>
-Without them those columns say why they were skipped.
 """
 import argparse
 import logging

@@ -21,7 +21,7 @@ def recipe(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
     lang = root / "data" / "lang"
     lang.mkdir(parents=True)
-    (lang / "lexicon.txt").write_text("!SIL SIL\n<UNK> SPN\nHELLO h ə l oʊ\nWORLD w ɜː l d\nCAT k æ t\n")
+    (lang / "lexicon.txt").write_text("!SIL SIL\n<UNK> SPN\nHELLO h ə l oʊ\nWORLD w ɜː l d\nCAT k æ t\nTELL t ə l\n")
     (lang / "lang_info.json").write_text(json.dumps({"phone_set": "ipa", "g2p_languages": ["en-us"]}))
     ids = {p: i for i, p in enumerate(PHONES)}
     cfg = ModelConfig(d_model=32, num_heads=2, num_layers=1, ffn_dim=64, text_vocab_size=text_vocab_size(ids))
@@ -42,7 +42,7 @@ def common(root):
 @pytest.mark.parametrize("mode", ["cross", "continuation"])
 def test_both_prompt_modes_write_24k_wavs(recipe, tmp_path, mode):
     out = tmp_path / f"{mode}.wav"
-    extra = ["--prompt-text", "hello world"] if mode == "cross" else []
+    extra = ["--prompt-text", "hello world"]
     main(common(recipe) + ["--text", "hello cat, world", "--mode", mode, "--out", str(out), "--top-k", "20"] + extra)
     audio, rate = sf.read(out)
     assert rate == 24000 and audio.ndim == 1
@@ -106,9 +106,29 @@ def test_continuation_keeps_the_prompt_when_asked_and_refuses_long_text(recipe):
 
     synth = synthesizer(recipe, max_phones=18)
     prompt = recipe / "prompt.wav"
-    [bare, whole] = synth.synthesize([Request("hello world", prompt, mode="continuation"),
-                                      Request("hello world", prompt, mode="continuation", keep_prompt=True)])
+    [bare, whole] = synth.synthesize([Request("hello world", prompt, "cat", mode="continuation"),
+                                      Request("hello world", prompt, "cat", mode="continuation", keep_prompt=True)])
     assert bare.num_frames == whole.num_frames
-    assert len(bare.audio) == bare.num_frames * 320 and len(whole.audio) == (225 + whole.num_frames) * 320
+    # the prompt (3.5 s) is kept whole: it is the start of the utterance, cut by the caller after a word
+    assert len(bare.audio) == bare.num_frames * 320 and len(whole.audio) == (263 + whole.num_frames) * 320
     with pytest.raises(TextError, match="cross mode splits long text"):
-        synth.synthesize([Request("hello world cat hello world", prompt, mode="continuation")])
+        synth.synthesize([Request("hello world cat hello", prompt, "cat", mode="continuation")])
+    with pytest.raises(TextError, match="needs the prompt's transcript"):
+        synth.synthesize([Request("hello world", prompt, mode="continuation")])
+
+
+def test_what_each_model_reads_in_each_mode(recipe):
+    """Cross: the AR reads prompt + text with one SIL between; continuation: the words run on (no SIL, and a phone
+    repeated across the junction is one phone, as in training). The NAR reads only the phones of the frames it
+    fills in, in both modes: in training its text is the target crop's phones, never the prompt's."""
+    from valle.infer.synthesize import Request
+
+    synth = synthesizer(recipe)
+    prompt = recipe / "prompt.wav"
+    [(ar, nar, codes, _)] = synth._prepare(Request("tell", prompt, "cat", mode="cross"))
+    assert ar == "SIL k æ t SIL t ə l SIL".split() and nar == "SIL t ə l SIL".split()
+    assert codes.shape == (263, 8)
+    [(ar, nar, _, _)] = synth._prepare(Request("tell", prompt, "cat", mode="continuation"))
+    assert ar == "SIL k æ t ə l SIL".split() and nar == "t ə l SIL".split()
+    [(ar, nar, _, _)] = synth._prepare(Request("cat, hello", prompt, "hello world", mode="continuation"))
+    assert ar == "SIL h ə l oʊ w ɜː l d k æ t SIL h ə l oʊ SIL".split() and nar == "k æ t SIL h ə l oʊ SIL".split()

@@ -52,6 +52,15 @@ def test_test_list_follows_the_protocol():
         assert 1.5 <= p.end - p.start <= 3.0 and p.text.split()[0] == "W0"
     # Words of 0.45 s every 0.5 s: 6 fit in 3 s; s1-c has only 5 (2.45 s, still over half of 3 s).
     assert [len(by_id[k].prompt.text.split()) for k in ("s1-a", "s1-b", "s2-a")] == [6, 5, 6]
+    # Continuation: the target's own first words (cut the same way) and the words after them.
+    c = by_id["s1-a"].continuation
+    assert (c.utterance, c.start, c.end, c.text) == ("s1-a", 0.2, 3.15, "W0 W1 W2 W3 W4 W5")
+    assert by_id["s1-a"].continuation_text == "W6 W7 W8 W9 W10"
+    assert by_id["s1-a"].continuation_seconds == pytest.approx(6.0 - 3.15)
+    short = build_test_list([cut("s4-a", "s4", 4.0, words_every(6)), cut("s4-b", "s4", 4.0, words_every(7))],
+                            TestListConfig(4.0, 10.0, prompt_seconds=3.0))[0]
+    # s4-a's six words all end within 3 s: nothing is left to continue
+    assert short[0].continuation is None and short[1].continuation_text == "W6"
     # Deterministic and order-independent; max_utts keeps the first in id order.
     again, _ = build_test_list(cuts[::-1], TestListConfig(min_duration=4.0, max_duration=10.0))
     assert [(i.id, i.prompt) for i in again] == [(i.id, i.prompt) for i in items]
@@ -150,3 +159,91 @@ def test_external_command_hook(tmp_path):
         run_list_command(f"{sys.executable} {bad}", ["a\tx.wav"], "ASR")
     with pytest.raises(ExternalCommandError, match="could not start"):
         run_list_command("/nonexistent/asr", ["a\tx.wav"], "ASR")
+
+
+def _espeak(tmp_path, voice, text, name):
+    """espeak-ng speech at 16 kHz (float32)."""
+    import subprocess
+
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    wav = tmp_path / f"{name}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "130", "-w", str(wav), text], check=True)
+    audio, rate = sf.read(wav, dtype="float32")
+    return resample_poly(audio, 16000, rate).astype(np.float32)
+
+
+@pytest.fixture
+def resemblyzer_reference(monkeypatch):
+    """Resemblyzer's own VoiceEncoder and audio module, imported with librosa (not installed: its mel spectrogram
+    is the one thing ours replaces, checked once against librosa 0.11 to 2e-7) stubbed by our wav_to_mel."""
+    import sys
+    import types
+
+    from valle.eval.speaker import wav_to_mel
+
+    librosa = types.ModuleType("librosa")
+    librosa.feature = types.SimpleNamespace(melspectrogram=lambda y, sr, n_fft, hop_length, n_mels: wav_to_mel(y).T)
+    monkeypatch.setitem(sys.modules, "librosa", librosa)
+    for name in [m for m in sys.modules if m.startswith("resemblyzer")]:
+        monkeypatch.delitem(sys.modules, name)
+    from resemblyzer import VoiceEncoder, audio
+
+    return VoiceEncoder("cpu", verbose=False), audio
+
+
+def test_speaker_encoder_matches_resemblyzer(resemblyzer_reference, tmp_path):
+    """Same weights, same preprocessing (volume, webrtcvad trimming), same partials, same embedding."""
+    from valle.eval.speaker import SpeakerEncoder, normalize_volume, preprocess_wav, trim_long_silences
+
+    theirs, their_audio = resemblyzer_reference
+    ours = SpeakerEncoder.from_file()
+    speech = _espeak(tmp_path, "en-us+f3", "open the door, and then turn on the light in the hall please", "a")
+    padded = np.concatenate([np.zeros(16000, np.float32), 0.1 * speech, np.zeros(8000, np.float32), speech])
+    assert np.allclose(normalize_volume(padded), their_audio.normalize_volume(padded, -30, increase_only=True))
+    assert np.array_equal(trim_long_silences(padded), their_audio.trim_long_silences(padded))
+    assert len(preprocess_wav(padded)) < len(padded) - 16000          # the leading second of silence is cut
+    for wav in (preprocess_wav(padded), preprocess_wav(speech[:12000])):  # several partials; less than one
+        assert np.allclose(ours.embed_utterance(wav, preprocess=False), theirs.embed_utterance(wav), atol=1e-6)
+
+
+def test_speaker_similarity_tells_voices_apart(tmp_path):
+    """The pretrained encoder: two sentences of one voice are closer than the same sentence in another voice."""
+    from valle.eval.speaker import SpeakerEncoder, cosine
+
+    enc = SpeakerEncoder.from_file()
+    texts = ["the quick brown fox jumps over the lazy dog near the river bank",
+             "she sells sea shells by the sea shore every summer morning"]
+    emb = {(v, k): enc.embed_utterance(_espeak(tmp_path, v, t, f"{v}{k}"))
+           for v in ("en-us", "en-us+f3") for k, t in enumerate(texts)}
+    same = [cosine(emb[v, 0], emb[v, 1]) for v in ("en-us", "en-us+f3")]
+    other = [cosine(emb["en-us", k], emb["en-us+f3", k]) for k in range(2)]
+    assert min(same) > max(other) + 0.1, (same, other)
+
+
+def test_speaker_encoder_refuses_a_file_that_is_not_one(tmp_path):
+    import torch
+
+    from valle.eval.speaker import SpeakerEncoder, SpeakerModelError
+
+    torch.save({"model_state": {"linear.weight": torch.zeros(256, 256)}}, tmp_path / "x.pt")
+    with pytest.raises(SpeakerModelError, match="not a Resemblyzer encoder"):
+        SpeakerEncoder.from_file(tmp_path / "x.pt")
+
+
+def test_pocketsphinx_recognizes_words_and_not_noise(tmp_path):
+    from valle.eval.asr import PocketSphinx
+    from valle.eval.tts_metrics import word_errors
+    from valle.text.normalize import to_transcript
+
+    asr = PocketSphinx()
+    text = "open the door and turn on the light please"
+    speech = _espeak(tmp_path, "en-us+f3", text, "s")
+    hyp = to_transcript(asr.transcribe(speech)).split()
+    ref = to_transcript(text).split()
+    other = to_transcript("the quick brown fox jumps over the lazy dog").split()
+    # espeak-ng is hard for PocketSphinx's en-us model (here 7 errors in 9 words); it still hears what was said
+    assert word_errors(ref, hyp) <= len(ref) - 2 and word_errors(ref, hyp) + 2 <= word_errors(other, hyp), hyp
+    noise = np.random.default_rng(0).normal(0, 0.05, len(speech)).astype(np.float32)
+    assert len(asr.transcribe(noise).split()) <= 1

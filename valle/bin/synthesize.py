@@ -5,8 +5,9 @@
     python -m valle.bin.synthesize ... --batch lines.txt --out-dir out/   # lines: text|prompt_audio|prompt_text
 
 Reads <exp-dir>/ar/model.pt and <exp-dir>/nar/model.pt (stages 5-6), <data-dir>/tokens/codec.pt (stage 4)
-and <data-dir>/lang/ (stage 2). Modes: cross (prompt = another utterance + its transcript; default) and
-continuation (--text is the whole utterance; its first 3 s of --prompt-audio are kept and continued).
+and <data-dir>/lang/ (stage 2). Both modes need the prompt's transcript (--prompt-text). Modes: cross (the
+prompt is another utterance; default) and continuation (the prompt is the start of an utterance, cut after a
+word, and --text is what follows it; --keep-prompt outputs the prompt and its continuation as one wav).
 """
 import argparse
 import logging
@@ -29,7 +30,7 @@ def get_args(argv=None):
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--text", help="what to say")
     p.add_argument("--prompt-audio", type=Path, help="any wav/flac; stereo and any sample rate are fine")
-    p.add_argument("--prompt-text", help="transcript of the prompt (cross mode)")
+    p.add_argument("--prompt-text", help="transcript of the prompt audio")
     p.add_argument("--mode", default="cross", choices=MODES)
     p.add_argument("--out", type=Path, help="output wav (single mode)")
     p.add_argument("--batch", type=Path, help="file of lines 'text|prompt_audio|prompt_text'")
@@ -43,7 +44,7 @@ def get_args(argv=None):
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     if args.batch is None and not (args.text and args.prompt_audio and args.out):
-        p.error("give --text, --prompt-audio and --out, or --batch and --out-dir")
+        p.error("give --text, --prompt-audio, --prompt-text and --out, or --batch and --out-dir")
     if args.batch is not None and args.out_dir is None:
         p.error("--batch needs --out-dir")
     return args
@@ -55,10 +56,9 @@ def read_batch(path: Path, mode: str, keep_prompt: bool = False):
         if not line.strip():
             continue
         fields = line.split("|")
-        if len(fields) not in (2, 3):
+        if len(fields) != 3:
             raise ValueError(f"{path}:{n}: expected 'text|prompt_audio|prompt_text', got {line!r}")
-        requests.append((n, Request(fields[0], Path(fields[1]), fields[2] if len(fields) == 3 else None, mode,
-                                        keep_prompt)))
+        requests.append((n, Request(fields[0], Path(fields[1]), fields[2], mode, keep_prompt)))
     return requests
 
 

@@ -19,8 +19,8 @@ class TestListConfig:
     max_duration: float = setting(10.0, "targets' longest duration, seconds (paper: 10)")
     max_utts: int = setting(0, "at most this many targets, in id order (0: all)")
     max_per_speaker: int = setting(0, "at most this many targets per speaker (0: all)")
-    prompt_seconds: float = setting(3.0, "prompt length, seconds: cross prompts are cut at word boundaries to at "
-                                         "most this, continuations continue this much of the target (paper: 3)")
+    prompt_seconds: float = setting(3.0, "prompt length, seconds: prompts are whole words within this, from another "
+                                         "utterance (cross) or from the target's start (continuation) (paper: 3)")
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,14 @@ class EvalConfig:
     batch_size: int = setting(8, "requests synthesized together", name="synth_batch_size")
     device: str = setting("auto", "auto: cuda when there is a GPU", choices=("auto", "cpu", "cuda"),
                           name="synth_device")
-    asr_command: str = setting("", "external ASR for WER: CMD <list 'id<TAB>wav'> <out 'id<TAB>transcript'> "
-                                   "(empty: WER skipped)")
-    sim_command: str = setting("", "external speaker model: CMD <list 'id<TAB>wav<TAB>prompt wav'> "
-                                   "<out 'id<TAB>similarity'> (empty: similarity skipped)")
+    asr_model: str = setting("pocketsphinx", "ASR for WER: pocketsphinx (its en-us model, in its wheel) or none; "
+                                             "asr_command replaces it", choices=("pocketsphinx", "none"))
+    asr_command: str = setting("", "external ASR for WER instead of asr_model (e.g. HuBERT): CMD <list 'id<TAB>wav'> "
+                                   "<out 'id<TAB>transcript'>")
+    sim_model: str = setting("resemblyzer", "speaker model for SIM: resemblyzer (its GE2E encoder, in its wheel) or "
+                                            "none; sim_command replaces it", choices=("resemblyzer", "none"))
+    sim_command: str = setting("", "external speaker model instead of sim_model (e.g. WavLM-TDNN): CMD "
+                                   "<list 'id<TAB>wav<TAB>prompt wav'> <out 'id<TAB>similarity'>")
 
     def __post_init__(self):
         if not self.modes or set(self.modes) - set(MODES):

@@ -6,7 +6,8 @@ Targets: every supervision of the test parts whose duration lies in [min_duratio
 Cross-utterance prompt: another utterance of the same speaker, the next one in id order that has
 enough speech (cyclic), cut at word boundaries from its first word to the last word ending within
 ``prompt_seconds`` (the paper: a 3 s segment); the prompt's transcript = those words.
-Continuation prompt: the target's own first ``prompt_seconds`` (taken by the synthesizer).
+Continuation prompt: the target's own first words, cut the same way; the continuation says the words after
+them, and only those are scored (a target whose words all lie within the prompt gets no continuation).
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -32,6 +33,13 @@ class TestItem:
     start: float            # supervision start/duration in the cut's recording
     duration: float
     prompt: PromptCrop
+    continuation: Optional[PromptCrop] = None  # the target's own first words: the continuation's prompt
+    continuation_text: str = ""                # the words after them: what the continuation must say
+
+    @property
+    def continuation_seconds(self) -> float:
+        """The ground truth's seconds after the continuation prompt (what the continuation should last)."""
+        return self.start + self.duration - self.continuation.end if self.continuation else 0.0
 
 
 def word_prompt(words: Sequence[Tuple[str, float, float]], prompt_seconds: float) -> Optional[Tuple[float, float, str]]:
@@ -61,7 +69,7 @@ def build_test_list(cuts, cfg: TestListConfig = TestListConfig()) -> Tuple[List[
     for s in sups:
         by_speaker.setdefault(s[1], []).append(s)
     items, skipped, per_speaker = [], {}, {}
-    for sid, spk, text, cut_id, start, duration, _ in sups:
+    for sid, spk, text, cut_id, start, duration, words in sups:
         if not (min_duration <= duration <= max_duration):
             continue
         if max_utts and len(items) >= max_utts:
@@ -80,6 +88,12 @@ def build_test_list(cuts, cfg: TestListConfig = TestListConfig()) -> Tuple[List[
             skipped[sid] = (f"speaker {spk} has no other utterance with word alignments covering "
                             f"{prompt_seconds / 2:g}-{prompt_seconds:g} s for a prompt")
             continue
-        items.append(TestItem(sid, spk, text, cut_id, start, duration, prompt))
+        item = TestItem(sid, spk, text, cut_id, start, duration, prompt)
+        own = word_prompt(words, prompt_seconds)
+        taken = len(own[2].split()) if own else 0
+        if own is not None and taken < len(words):
+            item.continuation = PromptCrop(sid, cut_id, own[0], own[1], own[2])
+            item.continuation_text = " ".join(w[0] for w in words[taken:])
+        items.append(item)
         per_speaker[spk] = per_speaker.get(spk, 0) + 1
     return items, skipped

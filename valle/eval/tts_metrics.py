@@ -6,7 +6,9 @@
 - Repetition rate: utterances whose recognized phones repeat a stretch of >= ``min_n`` phones right
   after itself (a loop: "the cat the cat") where the reference text has no such repeat.
 - Duration ratio: output seconds / the ground-truth recording's seconds (median and mean).
-- WER and speaker similarity: from external models through command hooks (see local/evaluate_tts.py).
+- WER and speaker similarity: from real pretrained models (PocketSphinx, Resemblyzer) or external models
+  through command hooks (valle/eval/stage7.py). similarity_other: the same output against a different
+  speaker's prompt (the floor).
 """
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -67,6 +69,7 @@ def summarize_system(rows: Iterable[dict]) -> dict:
     out["eos_failure_rate"] = round(100.0 * sum(not e for e in eos) / len(eos), 2) if eos else None
     if all("word_errors" in r for r in rows):
         out["wer"] = round(100.0 * sum(r["word_errors"] for r in rows) / max(sum(r["ref_words"] for r in rows), 1), 2)
-    if all("similarity" in r for r in rows):
-        out["similarity"] = round(float(np.mean([r["similarity"] for r in rows])), 4)
+    for key in ("similarity", "similarity_other"):
+        if all(key in r for r in rows):
+            out[key] = round(float(np.mean([r[key] for r in rows])), 4)
     return out

@@ -4,8 +4,11 @@
   transcript: the AR model reads ``[prompt phones + target phones, EOS | prompt codebook 1]`` and
   continues; the NAR model gets all 8 codebooks of the prompt and the target's phones (as in training,
   where the NAR text is the target crop's phones and the prompt lies outside the target).
-- ``continuation``: the prompt is the first ``prompt_seconds`` of the utterance to be spoken; the AR
-  model reads the full transcript and the prompt's codebook 1 and continues the same utterance.
+- ``continuation``: the prompt is the beginning of the utterance to be spoken, with its transcript; the text
+  is what follows it. The AR model reads ``[prompt phones + text phones, EOS | prompt codebook 1]`` with no
+  pause at the junction (the words run on, as in the utterance) and continues; the NAR model gets the
+  prompt's 8 codebooks and the text's phones. So the NAR reads the phones of the frames it fills in, as in
+  training (where the prompt lies outside the target crop and the NAR text is the crop's phones only).
 Only the generated frames are decoded, unless a continuation request asks to keep the prompt (then the
 output is the whole utterance: the codec-decoded prompt followed by its continuation).
 
@@ -22,10 +25,10 @@ import numpy as np
 import torch
 
 from valle.codec.encodec import load_codec
-from valle.constants import CODEC_SAMPLE_RATE
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.prompt import load_prompt_audio
 from valle.infer.text import TextError, TextFrontend, split_text
+from valle.text.lexicon import SIL
 from valle.models.config import text_vocab_size
 from valle.models.io import CheckpointError, load_model
 
@@ -38,7 +41,7 @@ DEFAULT_CROP_MAX = 20.0    # the paper's longest training crop, for model files 
 class Request:
     text: str                          # what to say (continuation: the whole utterance's transcript)
     prompt_audio: Path
-    prompt_text: Optional[str] = None  # cross mode: the prompt's transcript
+    prompt_text: Optional[str] = None  # the prompt's transcript (both modes)
     mode: str = "cross"
     keep_prompt: bool = False          # continuation: start the output with the (codec-decoded) prompt
 
@@ -52,10 +55,14 @@ class Result:
     num_pieces: int = 1                # > 1: the text was split at sentence boundaries
 
 
+def _spoken(phones: List[str]) -> int:
+    """Phones to be spoken (what the length guards scale with): all but the SIL at either end."""
+    return len(phones) - (phones[:1] == [SIL]) - (len(phones) > 1 and phones[-1] == SIL)
+
+
 class Synthesizer:
     def __init__(self, ar_path: Path, nar_path: Path, codec_path: Path, lang_dir: Path, device: str = "cpu",
-                 decode: DecodeConfig = DecodeConfig(), prompt_seconds: float = 3.0,
-                 max_phones: Optional[int] = None):
+                 decode: DecodeConfig = DecodeConfig(), max_phones: Optional[int] = None):
         """max_phones: the longest AR phone sequence (prompt + target) to decode at once; default: the AR
         model's training crop at PHONES_PER_SECOND."""
         self.device = torch.device(device)
@@ -73,7 +80,6 @@ class Synthesizer:
                                   f"{self.ar.config.num_codebooks}")
         self.frontend = TextFrontend.from_lang_dir(lang_dir, self.phone_ids)
         self.decode = decode
-        self.prompt_seconds = prompt_seconds
         self.max_phones = max_phones or int(ar_meta.get("train_crop_max", DEFAULT_CROP_MAX) * PHONES_PER_SECOND)
 
     def _prepare(self, req: Request) -> List[tuple]:
@@ -81,27 +87,33 @@ class Synthesizer:
         if req.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {req.mode!r}")
         audio = load_prompt_audio(req.prompt_audio)
+        if not req.prompt_text:
+            raise TextError(f"{req.mode} mode needs the prompt's transcript (--prompt-text)")
+        prompt_phones = self.frontend.phones(req.prompt_text)
+        budget = self.max_phones - len(prompt_phones)
+        if budget < 8:
+            raise TextError(f"the prompt's transcript has {len(prompt_phones)} phones: too long for the model "
+                            f"(at most {self.max_phones} phones in all); use a shorter prompt")
+        whole = self.frontend.phones(req.text)
         if req.mode == "cross":
-            if not req.prompt_text:
-                raise TextError("cross-utterance mode needs the prompt's transcript (--prompt-text)")
-            prompt_phones = self.frontend.phones(req.prompt_text)
-            budget = self.max_phones - len(prompt_phones)
-            if budget < 8:
-                raise TextError(f"the prompt's transcript has {len(prompt_phones)} phones: too long for the model "
-                                f"(at most {self.max_phones} phones in all); use a shorter prompt")
-            whole = self.frontend.phones(req.text)
             if len(whole) - 2 <= budget:   # the usual case: no piece to count again
                 targets = [whole]
             else:
                 texts = split_text(req.text, lambda t: len(self.frontend.phones(t)) - 2, budget)
                 targets = [self.frontend.phones(t) for t in texts]
-            ar = [prompt_phones[:-1] + target[1:] for target in targets]   # one SIL at the junction, not two
+            ar = [prompt_phones + target[1:] for target in targets]   # one SIL between them, not two
         else:
-            audio = audio[: int(self.prompt_seconds * CODEC_SAMPLE_RATE)]
-            targets = ar = [self.frontend.phones(req.text)]
-            if len(ar[0]) > self.max_phones:
-                raise TextError(f"the transcript has {len(ar[0])} phones, more than the {self.max_phones} the model "
-                                "handles in one utterance; cross mode splits long text at sentence ends")
+            if len(whole) - 2 > budget:
+                raise TextError(f"the prompt and the text have {len(prompt_phones) + len(whole) - 2} phones, more "
+                                f"than the {self.max_phones} the model handles in one utterance; cross mode splits "
+                                "long text at sentence ends")
+            # No SIL where the prompt stops and the text goes on (the prompt was cut at a word's end), and a phone
+            # repeated across the junction is one phone, as everywhere in the training sequences.
+            head, tail = prompt_phones[:-1], whole[1:]
+            while head and head[-1] == SIL:
+                head = head[:-1]
+            ar = [head + tail[1:] if head and tail and head[-1] == tail[0] else head + tail]
+            targets = [tail]                # the NAR reads the phones of the frames it fills in
         codes = self.codec.encode_batch([audio])[0].astype(np.int64)       # [P, 8]
         keep = req.keep_prompt and req.mode == "continuation"
         return [(a, t, codes, keep) for a, t in zip(ar, targets)]
@@ -131,7 +143,7 @@ class Synthesizer:
         ar_text, ar_lens = pad([ids(p[0]) for p in prepared])
         nar_text, nar_lens = pad([ids(p[1]) for p in prepared])
         prompt, prompt_lens = pad([p[2] for p in prepared])
-        target_phones = torch.tensor([len(p[1]) - 2 for p in prepared], device=self.device).clamp(min=1)
+        target_phones = torch.tensor([_spoken(p[1]) for p in prepared], device=self.device).clamp(min=1)
         ar = generate_ar(self.ar, ar_text, ar_lens, prompt[..., 0], prompt_lens, target_phones, self.decode)
         first, code_lens = pad([c if len(c) else torch.zeros(1, dtype=torch.long) for c in ar.codes])
         codes = generate_nar(self.nar, nar_text, nar_lens, prompt, prompt_lens, first, code_lens, self.decode)
