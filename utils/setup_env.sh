@@ -56,6 +56,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # against CPU torch and, once installed, breaks lhotse's audio loading. encodec uses it only for
   # helpers we do not call (see valle/codec/encodec.py), so it is installed without dependencies.
   "${pip[@]}" --no-deps "encodec==0.1.1" >&2
+  # Stage 7's pretrained models, from the wheels that carry them: PocketSphinx's en-us ASR (it declares
+  # sounddevice, for microphones only) and Resemblyzer's speaker encoder weights (it declares librosa and numba,
+  # which valle/eval/speaker.py does without).
+  "${pip[@]}" --no-deps "pocketsphinx==5.1.1" "resemblyzer==0.1.4" >&2
   echo "$want" > "$stamp"
   say "virtualenv ready"
 fi
