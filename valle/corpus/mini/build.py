@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from valle.corpus.mini.config import MiniCorpusConfig
 from valle.corpus.mini.espeak import Espeak, Synthesis, TimingMismatch, Voice
-from valle.corpus.mini.text import sentence
+from valle.corpus.mini.text import COVERAGE, coverage_sentence, sentence
 from valle.text.normalize import normalize_spoken
 from valle.utils.io import atomic_path, write_text_atomic
 
@@ -103,12 +103,14 @@ def _to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
         return _resampler_cache[sample_rate](torch.from_numpy(audio)[None])[0].numpy()
 
 
-def _synthesize_text(voice: Voice, r: random.Random, num_sentences: int, retries: int = 20):
-    """Speak ``num_sentences`` generated sentences; redraw a sentence whose timings espeak garbles."""
+def _synthesize_text(voice: Voice, r: random.Random, num_sentences: int, retries: int = 20, coverage: int = -1):
+    """Speak ``num_sentences`` generated sentences (the first: COVERAGE sentence ``coverage`` when >= 0); redraw a
+    sentence whose timings espeak garbles."""
     espeak = Espeak.get()
     espeak.seed(r.getrandbits(31))
     for attempt in range(retries):
-        written = " ".join(sentence(r) for _ in range(num_sentences))
+        first = [coverage_sentence(r, coverage)] if coverage >= 0 else []
+        written = " ".join(first + [sentence(r) for _ in range(num_sentences - len(first))])
         spoken = normalize_spoken(written)
         try:
             return written, spoken, espeak.synthesize(spoken, voice), attempt
@@ -150,10 +152,10 @@ def _extend_silence(phones: list, duration: float) -> None:
 
 def _make_utterance(job) -> dict:
     """LibriSpeech-style utterance: 1-3 sentences in one synthesis."""
-    utt_id, speaker, seed, path = job
+    utt_id, speaker, seed, path, coverage = job
     r = _rng(seed, utt_id)
     num_sentences = r.choices((1, 2, 3), weights=(0.5, 0.35, 0.15))[0]
-    written, spoken, syn, redraws = _synthesize_text(speaker.voice, r, num_sentences)
+    written, spoken, syn, redraws = _synthesize_text(speaker.voice, r, num_sentences, coverage=coverage)
     # Leading and trailing silence, as in read speech cut from longer recordings.
     lead, trail = (int(r.uniform(0.1, 0.4) * SAMPLE_RATE) for _ in range(2))
     speech = _to_16k(syn.audio, syn.sample_rate)
@@ -253,6 +255,7 @@ def _jobs(config: MiniCorpusConfig, speakers: Sequence[Speaker], root: Path):
     per_speaker = {"train-clean-100": config.train_utts_per_speaker, "dev-clean": config.dev_utts_per_speaker,
                    "test-clean": config.test_utts_per_speaker}
     labeled, unlabeled = [], []
+    train = [spk.id for spk in speakers if spk.part == "train-clean-100"]
     for spk in speakers:
         if spk.part in per_speaker:
             n = per_speaker[spk.part]
@@ -260,7 +263,10 @@ def _jobs(config: MiniCorpusConfig, speakers: Sequence[Speaker], root: Path):
                 chapter = f"{spk.id}{u % config.chapters_per_speaker}"
                 utt_id = f"{spk.id}-{chapter}-{u // config.chapters_per_speaker:04d}"
                 path = root / "LibriSpeech" / spk.part / spk.id / chapter / f"{utt_id}.flac"
-                labeled.append((utt_id, spk, config.seed, str(path)))
+                # The training part's first utterances, round robin over its speakers, start with the COVERAGE
+                # sentences: every phone of the G2P voices is in the lexicon and the training alignments.
+                k = u * len(train) + train.index(spk.id) if spk.id in train else len(COVERAGE)
+                labeled.append((utt_id, spk, config.seed, str(path), k if k < len(COVERAGE) else -1))
         else:
             for f in range(config.unlabeled_files_per_speaker):
                 book = f"synthetic_book_{spk.id}_{f // 2:02d}"

@@ -2,6 +2,11 @@
 
 Deterministic for a given ``random.Random``. Sentences are written text (digits, "$", "Dr.", quotes);
 ``valle.text.normalize`` turns them into the spoken and transcript forms.
+
+The templates' words leave out phones every English G2P voice has (no "oi", no American "story" vowel): a
+recipe trained on them could not say "voice". COVERAGE sentences carry those phones; the corpus builder puts
+each of them in the training part (valle/corpus/mini/build.py), and tests/test_mini_corpus.py checks that
+templates + COVERAGE cover each G2P voice's inventory (``valle.text.lexicon.g2p_inventory``).
 """
 import random
 from typing import List
@@ -28,6 +33,21 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
           "September", "October", "November", "December")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FEELINGS = ("tired", "hungry", "certain", "worried", "delighted", "surprised", "ready", "afraid")
+
+
+# Each carries phones the templates do not (en-us / en-gb espeak-ng): oi (boys, voice, noise, joined, coin, toy),
+# the velar fricative (Loch), en-us "oː" (story, glorious, territory, chorus), and more of the rare ones (pleasure,
+# usual: zh; youths, thin: th; bath).
+COVERAGE = (
+    "The boys heard a voice and a strange noise by Loch Ness.",
+    "{p} told a glorious story about the territory, with pleasure.",
+    "As usual, {p} joined the chorus and enjoyed the toy coin.",
+)
+
+
+def coverage_sentence(r: random.Random, k: int) -> str:
+    """The ``k``-th COVERAGE sentence (cyclic), its name slot filled from ``r``."""
+    return COVERAGE[k % len(COVERAGE)].format(p=_person(r))
 
 
 def _person(r: random.Random) -> str:
