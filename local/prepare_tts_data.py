@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from valle.codec.encodec import codec_identity
 from valle.data.config import TtsDataConfig
 from valle.data.tts_data import build_tts_data
 from valle.utils.logging import setup_logging
@@ -37,9 +38,11 @@ def main():
     def paths(d, parts):
         return [d / f"cuts_{p}.jsonl.gz" for p in parts]
     try:
+        codec_pt = args.tokens_dir / "codec.pt"
+        codec = codec_identity(codec_pt) if codec_pt.is_file() else None
         build_tts_data(paths(args.aligned_dir, args.train_parts), paths(args.tokens_dir, args.train_parts),
                        args.out_dir, paths(args.aligned_dir, args.valid_parts),
-                       paths(args.tokens_dir, args.valid_parts), from_args(TtsDataConfig, args))
+                       paths(args.tokens_dir, args.valid_parts), from_args(TtsDataConfig, args), codec)
     except (FileNotFoundError, ValueError) as e:
         logging.error(str(e))
         sys.exit(1)

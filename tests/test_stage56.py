@@ -45,9 +45,11 @@ with open(sys.argv[2], "w") as f:
 FAKE_SIM = """import sys
 with open(sys.argv[2], "w") as f:
     for line in open(sys.argv[1]):
-        uid, wav, prompt = line.rstrip("\\n").split("\\t")
-        assert prompt.endswith("/prompts/" + uid + ".wav"), prompt
-        f.write(uid + "\\t0.25\\n")
+        key, wav, prompt = line.rstrip("\\n").split("\\t")
+        uid = wav.rsplit("/", 1)[1]
+        folder = "/prompts_continuation/" if "/continuation/" in wav else "/prompts/"
+        assert prompt.endswith(folder + uid), (wav, prompt)
+        f.write(key + "\\t0.25\\n")
 """
 
 
@@ -138,7 +140,7 @@ def test_stage7_synthesizes_both_modes_and_writes_metrics(trained_recipe):
         # (cross mode would split it), skipped and reported; everything else is synthesized.
         failures = s["synthesis_failures"]
         assert s["utterances"] + len(failures) == 2 and 0 <= s["per"]
-        assert all("cross mode splits long text" in r for r in failures.values())
+        assert all("cross mode splits long text" in r or "nothing to continue" in r for r in failures.values())
         assert not failures or name == "continuation"
         for uid in set(ids) - set(failures):
             audio, rate = sf.read(synth / name / f"{uid}.wav")
@@ -148,6 +150,14 @@ def test_stage7_synthesizes_both_modes_and_writes_metrics(trained_recipe):
         # The hooks: the stand-in ASR hears only the recordings; the speaker model says 0.25 to all.
         assert s["wer"] == (0.0 if name == "ground_truth" else 100.0) and s["similarity"] == 0.25
     assert m["systems"]["ground_truth"]["duration_ratio_median"] == 1.0
+    # The models record the codec their tokens came from; synthesis checked it against data/tokens/codec.pt.
+    import torch
+
+    from valle.codec.encodec import codec_identity
+    here = codec_identity(tmp / "data" / "tokens" / "codec.pt")
+    for kind in ("ar", "nar"):
+        recorded = torch.load(tmp / "exp" / kind / "model.pt", weights_only=True)["codec"]
+        assert recorded["sha256"] == here["sha256"] and recorded["kind"] == here["kind"] == "mel_rvq"
     # The stage-3 recognizer hears the recordings, and about as well through mini's codec (mel_rvq), the
     # issue's goal of 1.5x at most (the random-weight EnCodec it replaced: 99 % against 62 %).
     assert m["systems"]["ground_truth"]["per"] < 85
@@ -155,9 +165,13 @@ def test_stage7_synthesizes_both_modes_and_writes_metrics(trained_recipe):
     for uid, r in zip(ids, rows):
         prompt, rate = sf.read(synth / "prompts" / f"{uid}.wav")
         assert rate == 24000 and abs(len(prompt) / rate - (float(r[6]) - float(r[5]))) < 0.01
-        # Continuation output = the codec-decoded first 3 s (or less) + what the model generated.
-        if (synth / "continuation" / f"{uid}.wav").exists():
-            assert len(sf.read(synth / "continuation" / f"{uid}.wav")[0]) >= min(3.0, float(r[2])) * 24000 - 320
+        # Continuation: its prompt is the target's own first words (at most 3 s), it says the words after them.
+        cont_id, cont_start, cont_end, cont_text, rest = r[8:13]
+        if cont_id:
+            assert cont_id == uid and float(cont_end) - float(cont_start) <= 3.0
+            assert (cont_text + " " + rest).split() == r[3].split()
+            prompt, _ = sf.read(synth / "prompts_continuation" / f"{uid}.wav")
+            assert abs(len(prompt) / rate - (float(cont_end) - float(cont_start))) < 0.01
     per_utt = (synth / "per_utterance.tsv").read_text().splitlines()
     assert len(per_utt) == 1 + sum(s["utterances"] for s in m["systems"].values())
     table = (synth / "metrics.txt").read_text()

@@ -132,3 +132,28 @@ def test_what_each_model_reads_in_each_mode(recipe):
     assert ar == "SIL k æ t ə l SIL".split() and nar == "t ə l SIL".split()
     [(ar, nar, _, _)] = synth._prepare(Request("cat, hello", prompt, "hello world", mode="continuation"))
     assert ar == "SIL h ə l oʊ w ɜː l d k æ t SIL h ə l oʊ SIL".split() and nar == "k æ t SIL h ə l oʊ SIL".split()
+
+
+def test_synthesis_refuses_a_codec_the_models_were_not_trained_on(recipe, tmp_path):
+    import shutil
+
+    import torch
+
+    from valle.codec.encodec import codec_identity
+    from valle.models.io import CheckpointError
+
+    exp = tmp_path / "exp"
+    shutil.copytree(recipe / "exp", exp)
+    codec_pt = recipe / "data" / "tokens" / "codec.pt"
+    right = codec_identity(codec_pt)
+    assert right["kind"] is None and len(right["sha256"]) == 16   # a codec.pt without its codec.json
+    for kind in ("ar", "nar"):
+        obj = torch.load(exp / kind / "model.pt", weights_only=True)
+        torch.save({**obj, "codec": right}, exp / kind / "model.pt")
+    from valle.infer.synthesize import Synthesizer
+
+    Synthesizer(exp / "ar" / "model.pt", exp / "nar" / "model.pt", codec_pt, recipe / "data" / "lang")
+    obj = torch.load(exp / "nar" / "model.pt", weights_only=True)
+    torch.save({**obj, "codec": {**right, "kind": "mel_rvq", "sha256": "0" * 16}}, exp / "nar" / "model.pt")
+    with pytest.raises(CheckpointError, match="NAR model was trained on the tokens of another codec .mel_rvq 0000"):
+        Synthesizer(exp / "ar" / "model.pt", exp / "nar" / "model.pt", codec_pt, recipe / "data" / "lang")

@@ -247,3 +247,32 @@ def test_pocketsphinx_recognizes_words_and_not_noise(tmp_path):
     assert word_errors(ref, hyp) <= len(ref) - 2 and word_errors(ref, hyp) + 2 <= word_errors(other, hyp), hyp
     noise = np.random.default_rng(0).normal(0, 0.05, len(speech)).astype(np.float32)
     assert len(asr.transcribe(noise).split()) <= 1
+
+
+def test_stage7_scores_wer_and_sim_with_the_pretrained_models_by_default(tmp_path):
+    """Rows of two systems: one says the text in the prompt's voice, the other another sentence in another voice.
+    WER and SIM separate them; SIM other (against a different speaker's prompt) is the floor."""
+    from valle.eval.config import EvalConfig
+    from valle.eval.stage7 import add_similarity, add_word_errors
+    from valle.utils.audio import write_wav
+
+    def wav(voice, text, name):
+        path = tmp_path / f"{name}.wav"
+        write_wav(path, _espeak(tmp_path, voice, text, name + "_raw"), 16000)
+        return str(path)
+
+    text = "open the door and turn on the light please"
+    prompt = wav("en-us+f3", "she sells sea shells by the sea shore every summer", "prompt")
+    other = wav("en-us", "she sells sea shells by the sea shore every summer", "other")
+    rows = {"good": [{"id": "u1", "wav": wav("en-us+f3", text, "good"), "text": text.upper(), "prompt": prompt,
+                      "other_prompt": other}],
+            "bad": [{"id": "u1", "wav": wav("en-us", "the quick brown fox jumps over the lazy dog", "bad"),
+                     "text": text.upper(), "prompt": prompt, "other_prompt": other}]}
+    assert "PocketSphinx" in add_word_errors(rows, EvalConfig())
+    assert "Resemblyzer" in add_similarity(rows, EvalConfig())
+    good, bad = rows["good"][0], rows["bad"][0]
+    assert good["ref_words"] == 9 and good["word_errors"] < bad["word_errors"], (good["hyp_words"], bad["hyp_words"])
+    assert good["similarity"] > good["similarity_other"] + 0.1 and bad["similarity"] < bad["similarity_other"]
+    skipped = {"x": [dict(good)]}
+    assert add_word_errors(skipped, EvalConfig(asr_model="none")).startswith("skipped")
+    assert add_similarity(skipped, EvalConfig(sim_model="none")).startswith("skipped")

@@ -145,6 +145,20 @@ def _num_codebooks(model, bandwidth: float) -> int:
     return model.quantizer.get_num_quantizers_for_bandwidth(model.frame_rate, bandwidth)
 
 
+def codec_identity(codec_path: Union[str, Path]) -> dict:
+    """What names the codec tokens came from: its kind (codec.json beside it, written with it) and the sha256 of
+    codec.pt. Stage 5 records it with the training data, training in model.pt, and synthesis refuses a codec whose
+    digest differs (codes from one codec decoded by another are noise)."""
+    import hashlib
+    import json
+
+    path = Path(codec_path)
+    meta = path.with_name("codec.json")
+    kind = json.loads(meta.read_text()).get("kind", "encodec") if meta.is_file() else None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return {"kind": kind, "sha256": digest, "path": str(path)}
+
+
 def load_codec(checkpoint: Optional[Union[str, Path]] = None, bandwidth: Optional[float] = None, device: str = "cpu",
                allow_download: bool = True, download_timeout: float = 20.0,
                dtype: torch.dtype = torch.float32) -> Optional[Codec]:

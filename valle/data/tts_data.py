@@ -224,9 +224,10 @@ def shuffle_into_shards(lines_path: Path, num_lines: int, out_dir: Path, shard_s
 # ------------------------------------------------------------------------------------------------ build
 def build_tts_data(train_aligned: Sequence[Path], train_tokens: Sequence[Path], out_dir: Path,
                    valid_aligned: Sequence[Path] = (), valid_tokens: Sequence[Path] = (),
-                   cfg: TtsDataConfig = TtsDataConfig()) -> dict:
+                   cfg: TtsDataConfig = TtsDataConfig(), codec: Optional[dict] = None) -> dict:
     """Build ``out_dir`` (see the module doc) from stage-3 aligned and stage-4 token manifests; returns the summary.
-    Anything an earlier build left there is replaced; the summary is written last."""
+    ``codec``: the identity of the codec the tokens came from (``codec_identity``), kept in the summary and by
+    training in model.pt. Anything an earlier build left there is replaced; the summary is written last."""
     missing = [str(p) for p in [*train_aligned, *train_tokens, *valid_aligned, *valid_tokens] if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"expected {missing} (stage 3 writes aligned/, stage 4 tokens/)")
@@ -238,7 +239,7 @@ def build_tts_data(train_aligned: Sequence[Path], train_tokens: Sequence[Path], 
     work = out_dir / ".build"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    summary = {"config": dataclasses.asdict(cfg)}
+    summary = {"config": dataclasses.asdict(cfg), "codec": codec}
     try:
         with DiskIndex(work / "codes.sqlite", _codes_rows([*train_tokens, *valid_tokens])) as codes:
             logging.info(f"codes of {len(codes)} cuts indexed")

@@ -24,7 +24,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from valle.codec.encodec import load_codec
+from valle.codec.encodec import codec_identity, load_codec
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.prompt import load_prompt_audio
 from valle.infer.text import TextError, TextFrontend, split_text
@@ -55,6 +55,18 @@ class Result:
     num_pieces: int = 1                # > 1: the text was split at sentence boundaries
 
 
+def check_codec(codec_path: Path, trained_on: dict) -> None:
+    """Refuse a codec other than the one whose tokens the models learned (``trained_on``: {model: identity or
+    None}; None: a model file from before models recorded it, not checked)."""
+    here = codec_identity(codec_path)
+    for model, ident in trained_on.items():
+        if ident and ident.get("sha256") != here["sha256"]:
+            raise CheckpointError(f"the {model} model was trained on the tokens of another codec ({ident.get('kind')} "
+                                  f"{ident.get('sha256')} from {ident.get('path')}) than {codec_path} "
+                                  f"({here['kind']} {here['sha256']}): its codes would decode to noise. Use the "
+                                  "tokens/codec.pt of the data the models were trained on")
+
+
 def _spoken(phones: List[str]) -> int:
     """Phones to be spoken (what the length guards scale with): all but the SIL at either end."""
     return len(phones) - (phones[:1] == [SIL]) - (len(phones) > 1 and phones[-1] == SIL)
@@ -74,6 +86,7 @@ class Synthesizer:
         self.eos = text_vocab_size(self.phone_ids) - 1
         self.ar.to(self.device)
         self.nar.to(self.device)
+        check_codec(codec_path, {"AR": ar_meta.get("codec"), "NAR": nar_meta.get("codec")})
         self.codec = load_codec(codec_path, device=device)
         if self.codec.num_codebooks != self.ar.config.num_codebooks:
             raise CheckpointError(f"codec {codec_path} has {self.codec.num_codebooks} codebooks, the models "

@@ -60,7 +60,7 @@ def export_model(ckpt_dir: Path, out: Path, step: Optional[int] = None, avg: int
     weights = states[0] if len(states) == 1 else average_state_dicts(states)
     steps = [checkpoint_step(p) for p in paths]
     crop_max = float(last.get("train_config", {}).get("crop_max", 20.0))
-    extra = {"step": steps[-1], "averaged_steps": steps, "train_crop_max": crop_max}
+    extra = {"step": steps[-1], "averaged_steps": steps, "train_crop_max": crop_max, "codec": last.get("codec")}
     save_model(out, first["model_type"], ModelConfig.from_dict(first["config"]), first["phones"], weights, extra)
     logging.info(f"wrote {out}: {first['model_type']} model, "
                  + (f"average of steps {steps}" if len(steps) > 1 else f"step {steps[0]}"))

@@ -123,6 +123,7 @@ class Trainer:
         self.shards = shard_paths(cfg.tts_dir, data)
         self.valid_cuts_path = Path(cfg.tts_dir) / VALID_NAME if data["valid"].get("file") else None
         self.fingerprint = data["fingerprint"]
+        self.codec = data.get("codec")     # the codec the tokens came from: kept in model.pt for synthesis
         self.duration_bins = self._estimate_duration_bins()
 
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
@@ -208,7 +209,7 @@ class Trainer:
         if not self.env.main:
             return
         state = {"kind": ckpt.TRAIN_KIND, "format_version": CHECKPOINT_FORMAT_VERSION, **self.identity(),
-                 "train_config": {k: str(v) for k, v in dataclasses.asdict(self.cfg).items()},
+                 "train_config": {k: str(v) for k, v in dataclasses.asdict(self.cfg).items()}, "codec": self.codec,
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                  "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
@@ -425,7 +426,7 @@ class Trainer:
         if self.env.main and self.step >= self.cfg.num_steps:
             ckpt.save_model(self.exp_dir / "model.pt", self.cfg.model_type, self.model_config, self.phones,
                             self.model.state_dict(), {"step": self.step, "summary": summary,
-                                                      "train_crop_max": self.cfg.crop_max})
+                                                      "train_crop_max": self.cfg.crop_max, "codec": self.codec})
             write_text_atomic(self.exp_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
             logging.info(f"wrote {self.exp_dir / 'model.pt'}; summary: {json.dumps(summary)}")
         self.env.barrier()
