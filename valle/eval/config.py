@@ -31,6 +31,9 @@ class EvalConfig:
     batch_size: int = setting(8, "requests synthesized together", name="synth_batch_size")
     device: str = setting("auto", "auto: cuda when there is a GPU", choices=("auto", "cpu", "cuda"),
                           name="synth_device")
+    codebook1_rows: bool = setting(True, "also score codebook 1 alone, resynthesis and cross (codecs that decode "
+                                          "a prefix of their codebooks: mel_rvq): the AR model's share",
+                                   name="synth_codebook1_rows")
     asr_model: str = setting("pocketsphinx", "ASR for WER: pocketsphinx (its en-us model, in its wheel) or none; "
                                              "asr_command replaces it", choices=("pocketsphinx", "none"))
     asr_command: str = setting("", "external ASR for WER instead of asr_model (e.g. HuBERT): CMD <list 'id<TAB>wav'> "

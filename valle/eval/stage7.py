@@ -53,8 +53,8 @@ def load_cuts(data_dir: Path, parts: List[str]):
     return {c.id: c for c in cuts}
 
 
-def reference_audio(items: List[TestItem], cuts: dict, out_dir: Path, codec) -> None:
-    """ground_truth/, resynthesis/ and prompts/ wavs."""
+def reference_audio(items: List[TestItem], cuts: dict, out_dir: Path, codec, codebook1: bool = False) -> None:
+    """ground_truth/, resynthesis/ and prompts/ wavs (and resynthesis_codebook1/: codebook 1 alone)."""
     from tqdm import tqdm
 
     from valle.utils.audio import load_mono
@@ -65,13 +65,16 @@ def reference_audio(items: List[TestItem], cuts: dict, out_dir: Path, codec) -> 
         write_wav(out_dir / "ground_truth" / f"{it.id}.wav", audio, SR)
         codes = codec.encode_batch([audio])[0]
         write_wav(out_dir / "resynthesis" / f"{it.id}.wav", codec.decode(codes)[: len(audio)], SR)
+        if codebook1:
+            write_wav(out_dir / "resynthesis_codebook1" / f"{it.id}.wav", codec.decode(codes[:, :1])[: len(audio)], SR)
         for p, folder in ((it.prompt, "prompts"), (it.continuation, "prompts_continuation")):
             if p is not None:
                 pcut = cuts[p.cut_id].truncate(offset=p.start, duration=p.end - p.start, preserve_id=True)
                 write_wav(out_dir / folder / f"{it.id}.wav", load_mono(pcut, SR), SR)
 
 
-def synthesize_mode(synth, items: List[TestItem], mode: str, out_dir: Path, batch_size: int) -> Dict[str, dict]:
+def synthesize_mode(synth, items: List[TestItem], mode: str, out_dir: Path, batch_size: int,
+                    codebook1: bool = False) -> Dict[str, dict]:
     """-> {id: {"hit_eos"} or {"error"}}; a request that fails alone is skipped with its reason."""
     from tqdm import tqdm
 
@@ -107,6 +110,8 @@ def synthesize_mode(synth, items: List[TestItem], mode: str, out_dir: Path, batc
                     logging.warning("%s %s: skipped: %s", mode, it.id, e)
         for it, res in pairs:
             write_wav(out_dir / mode / f"{it.id}.wav", res.audio, SR)
+            if codebook1:
+                write_wav(out_dir / f"{mode}_codebook1" / f"{it.id}.wav", synth.codec.decode(res.codes[:, :1]), SR)
             out[it.id] = {"hit_eos": res.hit_eos}
             audio_s += len(res.audio) / SR
     secs = time.time() - t0
@@ -141,13 +146,23 @@ def evaluate(exp_dir: Path, data_dir: Path, out_dir: Path, test_parts: Sequence[
 
     synth = Synthesizer(exp_dir / "ar" / "model.pt", exp_dir / "nar" / "model.pt", data_dir / "tokens" / "codec.pt",
                         data_dir / "lang", device, dec)
-    reference_audio(items, cuts, out_dir, synth.codec)
-    generated = {m: synthesize_mode(synth, items, m, out_dir, cfg.batch_size) for m in modes}
+    # Codebook 1 alone (the AR model's part) where the codec decodes a prefix of its codebooks (mel_rvq): which
+    # model holds the output back, the AR or the NAR.
+    codebook1 = cfg.codebook1_rows and getattr(synth.codec.info, "kind", "encodec") == "mel_rvq"
+    reference_audio(items, cuts, out_dir, synth.codec, codebook1)
+    generated = {m: synthesize_mode(synth, items, m, out_dir, cfg.batch_size, codebook1 and m == "cross")
+                 for m in modes}
+    if codebook1 and "cross" in modes:
+        generated["cross_codebook1"] = generated["cross"]
 
     recognizer = PhoneRecognizer(data_dir / "lang", exp_dir / "align",
                                  [data_dir / "aligned" / f"cuts_{p}.jsonl.gz" for p in bigram_parts])
     rows, failed = {}, {}
-    for system in ("ground_truth", "resynthesis") + tuple(modes):
+    systems = ["ground_truth", "resynthesis"] + list(modes)
+    if codebook1 and "cross" in modes:
+        systems.insert(2, "resynthesis_codebook1")
+        systems.insert(systems.index("cross") + 1, "cross_codebook1")
+    for system in systems:
         rows[system], failed[system] = score_system(recognizer, synth.frontend, items, system,
                                                     generated.get(system, {}), out_dir)
     hooks = {"wer": add_word_errors(rows, cfg), "similarity": add_similarity(rows, cfg)}
@@ -305,10 +320,10 @@ def format_table(metrics: dict) -> str:
     def cell(v, fmt="{:.1f}"):
         return "-" if v is None else fmt.format(v)
 
-    lines = [f"{'system':<14} {'utts':>5} {'PER %':>7} {'WER %':>7} {'SIM':>6} {'SIM other':>9} {'EOS fail %':>10} "
+    lines = [f"{'system':<21} {'utts':>5} {'PER %':>7} {'WER %':>7} {'SIM':>6} {'SIM other':>9} {'EOS fail %':>10} "
              f"{'repeat %':>8} {'dur ratio':>9}"]
     for name, m in metrics["systems"].items():
-        lines.append(f"{name:<14} {m['utterances']:>5} {cell(m.get('per')):>7} {cell(m.get('wer')):>7} "
+        lines.append(f"{name:<21} {m['utterances']:>5} {cell(m.get('per')):>7} {cell(m.get('wer')):>7} "
                      f"{cell(m.get('similarity'), '{:.3f}'):>6} {cell(m.get('similarity_other'), '{:.3f}'):>9} "
                      f"{cell(m.get('eos_failure_rate')):>10} {cell(m.get('repetition_rate')):>8} "
                      f"{cell(m.get('duration_ratio_median'), '{:.2f}'):>9}")
@@ -317,6 +332,8 @@ def format_table(metrics: dict) -> str:
     lines.append("ground_truth / resynthesis are ceilings: the recordings, and the recordings through the codec.")
     lines.append("SIM: speaker similarity to the prompt (ground_truth's is the same-speaker ceiling); SIM other: to a "
                  "different test speaker's prompt (the floor). continuation: the words after its prompt's, scored alone.")
+    if "cross_codebook1" in metrics["systems"]:
+        lines.append("*_codebook1: codebook 1 alone decoded (the AR model's codes; the NAR's 2-8 left out).")
     lines.append("EOS fail: the AR model did not stop by itself. repeat: recognized phones loop where the text does "
                  "not. dur ratio: median output / ground-truth seconds.")
     for k, v in metrics["hooks"].items():

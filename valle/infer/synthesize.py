@@ -53,6 +53,7 @@ class Result:
     num_frames: int
     num_phones: int
     num_pieces: int = 1                # > 1: the text was split at sentence boundaries
+    codes: Optional[np.ndarray] = None  # [num_frames, 8] the generated codes (the prompt's left out)
 
 
 def check_codec(codec_path: Path, trained_on: dict) -> None:
@@ -139,7 +140,8 @@ class Synthesizer:
         for plan in plans:
             mine, i = pieces[i:i + len(plan)], i + len(plan)
             results.append(Result(np.concatenate([r.audio for r in mine]), all(r.hit_eos for r in mine),
-                                  sum(r.num_frames for r in mine), sum(r.num_phones for r in mine), len(mine)))
+                                  sum(r.num_frames for r in mine), sum(r.num_phones for r in mine), len(mine),
+                                  np.concatenate([r.codes for r in mine])))
         return results
 
     def _synthesize(self, prepared: List[tuple]) -> List[Result]:
@@ -163,9 +165,8 @@ class Synthesizer:
         results = []
         for b, (_, _, prompt_codes, keep_prompt) in enumerate(prepared):
             n = len(ar.codes[b])
-            frames = codes[b, :n].cpu().numpy()
-            if keep_prompt:
-                frames = np.concatenate([prompt_codes, frames])
+            generated = codes[b, :n].cpu().numpy()
+            frames = np.concatenate([prompt_codes, generated]) if keep_prompt else generated
             audio = self.codec.decode(frames) if len(frames) else np.zeros(0, np.float32)
-            results.append(Result(audio.astype(np.float32), ar.hit_eos[b], n, int(target_phones[b])))
+            results.append(Result(audio.astype(np.float32), ar.hit_eos[b], n, int(target_phones[b]), 1, generated))
         return results
