@@ -10,7 +10,7 @@ PER: our stage-3 DNN-HMM as a phone recognizer. WER: PocketSphinx's en-us model 
 GE2E speaker encoder (--sim-model), both pretrained and shipped in their wheels. A stronger model (the paper's
 HuBERT-Large ASR, WavLM-TDNN) takes their place as a command (--asr-command, --sim-command):
   ASR_COMMAND  <wav list: "id<TAB>path" lines>  <output: "id<TAB>transcript" lines>
-  SIM_COMMAND  <pairs: "id<TAB>wav<TAB>prompt wav" lines>  <output: "id<TAB>cosine similarity" lines>
+  SIM_COMMAND  <pairs: "key<TAB>wav<TAB>prompt wav" lines>  <output: "key<TAB>cosine similarity" lines>
 """
 import argparse
 import logging

@@ -41,7 +41,7 @@ class EvalConfig:
     sim_model: str = setting("resemblyzer", "speaker model for SIM: resemblyzer (its GE2E encoder, in its wheel) or "
                                             "none; sim_command replaces it", choices=("resemblyzer", "none"))
     sim_command: str = setting("", "external speaker model instead of sim_model (e.g. WavLM-TDNN): CMD "
-                                   "<list 'id<TAB>wav<TAB>prompt wav'> <out 'id<TAB>similarity'>")
+                                   "<list 'key<TAB>wav<TAB>prompt wav'> <out 'key<TAB>similarity'>")
 
     def __post_init__(self):
         if not self.modes or set(self.modes) - set(MODES):
