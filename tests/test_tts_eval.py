@@ -220,6 +220,9 @@ def test_speaker_similarity_tells_voices_apart(tmp_path):
     same = [cosine(emb[v, 0], emb[v, 1]) for v in ("en-us", "en-us+f3")]
     other = [cosine(emb["en-us", k], emb["en-us+f3", k]) for k in range(2)]
     assert min(same) > max(other) + 0.1, (same, other)
+    # audio with nothing webrtcvad calls speech is embedded untrimmed, not refused
+    quiet = enc.embed_utterance(np.random.default_rng(0).normal(0, 1e-4, 16000).astype(np.float32))
+    assert quiet.shape == (256,) and np.isfinite(quiet).all()
 
 
 def test_speaker_encoder_refuses_a_file_that_is_not_one(tmp_path):

@@ -154,9 +154,12 @@ class SpeakerEncoder(torch.nn.Module):
     def embed_utterance(self, wav: np.ndarray, preprocess: bool = True) -> np.ndarray:
         """16 kHz float audio -> [256] embedding (the mean of its partials', L2-normed)."""
         if preprocess:
-            wav = preprocess_wav(wav)
+            # Babble webrtcvad calls silence throughout (an untrained model's output) is embedded untrimmed: it
+            # gets a (low) score rather than none, so every row of a system is scored.
+            trimmed = preprocess_wav(wav)
+            wav = trimmed if len(trimmed) else normalize_volume(np.asarray(wav, dtype=np.float32))
         if len(wav) == 0:
-            raise SpeakerModelError("no speech left after trimming silences")
+            raise SpeakerModelError("empty audio")
         slices = partial_slices(len(wav))
         need = slices[-1].stop * HOP
         if need >= len(wav):
