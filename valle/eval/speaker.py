@@ -18,7 +18,7 @@ tests/test_tts_eval.py checks the network and the partials against Resemblyzer's
 """
 import importlib.util
 from pathlib import Path
-from typing import Iterable, List, Optional, Tuple
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -173,14 +173,3 @@ class SpeakerEncoder(torch.nn.Module):
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
-
-def similarities(encoder: SpeakerEncoder, pairs: Iterable[Tuple[str, np.ndarray, np.ndarray]]) -> dict:
-    """pairs (key, wav, reference wav), 16 kHz -> {key: cosine similarity}. Audio with no speech left after
-    trimming gets no score (its key is absent)."""
-    out = {}
-    for key, wav, ref in pairs:
-        try:
-            out[key] = cosine(encoder.embed_utterance(wav), encoder.embed_utterance(ref))
-        except SpeakerModelError:
-            continue
-    return out

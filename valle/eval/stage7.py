@@ -148,7 +148,7 @@ def evaluate(exp_dir: Path, data_dir: Path, out_dir: Path, test_parts: Sequence[
                         data_dir / "lang", device, dec)
     # Codebook 1 alone (the AR model's part) where the codec decodes a prefix of its codebooks (mel_rvq): which
     # model holds the output back, the AR or the NAR.
-    codebook1 = cfg.codebook1_rows and getattr(synth.codec.info, "kind", "encodec") == "mel_rvq"
+    codebook1 = cfg.codebook1_rows and synth.codec.info.kind == "mel_rvq"
     reference_audio(items, cuts, out_dir, synth.codec, codebook1)
     generated = {m: synthesize_mode(synth, items, m, out_dir, cfg.batch_size, codebook1 and m == "cross")
                  for m in modes}
@@ -162,9 +162,10 @@ def evaluate(exp_dir: Path, data_dir: Path, out_dir: Path, test_parts: Sequence[
     if codebook1 and "cross" in modes:
         systems.insert(2, "resynthesis_codebook1")
         systems.insert(systems.index("cross") + 1, "cross_codebook1")
+    others = other_speaker_prompts(items, out_dir)
     for system in systems:
         rows[system], failed[system] = score_system(recognizer, synth.frontend, items, system,
-                                                    generated.get(system, {}), out_dir)
+                                                    generated.get(system, {}), out_dir, others)
     hooks = {"wer": add_word_errors(rows, cfg), "similarity": add_similarity(rows, cfg)}
     metrics = {
         "test_parts": test_parts, "utterances": len(items), "speakers": speakers,
@@ -204,16 +205,15 @@ def other_speaker_prompts(items: List[TestItem], out_dir: Path) -> Dict[str, Pat
 
 
 def score_system(recognizer, frontend, items: List[TestItem], system: str, generated: Dict[str, dict],
-                 out_dir: Path) -> Tuple[List[dict], Dict[str, str]]:
+                 out_dir: Path, others: Dict[str, Path]) -> Tuple[List[dict], Dict[str, str]]:
     """Per-utterance metrics of one system's wavs (``generated``: the synthesizer's outcome per id, empty for
-    the ceiling rows) -> (rows, {id: why it was not synthesized}). A continuation is scored on what it says
+    the ceiling rows; ``others``: other_speaker_prompts) -> (rows, {id: why it was not synthesized}). A continuation is scored on what it says
     after its prompt: the words after the prompt's, against the ground truth's seconds after them."""
     from valle.eval.phone_recognition import tts_phones
 
     wav_dir = out_dir / system
     ok = [it for it in items if "error" not in generated.get(it.id, {})]
     failed = {k: v["error"] for k, v in generated.items() if "error" in v}
-    others = other_speaker_prompts(items, out_dir)
     t0 = time.time()
     audio = {it.id: load_16k(wav_dir / f"{it.id}.wav") for it in ok}
     hyps, rec_failures = recognizer.recognize([(it.id, it.speaker, audio[it.id]) for it in ok])

@@ -27,7 +27,7 @@ import torch
 from valle.codec.encodec import codec_identity, load_codec
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.prompt import load_prompt_audio
-from valle.infer.text import TextError, TextFrontend, split_text
+from valle.infer.text import TextError, TextFrontend, merge_repeats, split_text
 from valle.text.lexicon import SIL
 from valle.models.config import text_vocab_size
 from valle.models.io import CheckpointError, load_model
@@ -39,7 +39,7 @@ DEFAULT_CROP_MAX = 20.0    # the paper's longest training crop, for model files 
 
 @dataclass
 class Request:
-    text: str                          # what to say (continuation: the whole utterance's transcript)
+    text: str                          # what to say (continuation: what follows the prompt's words)
     prompt_audio: Path
     prompt_text: Optional[str] = None  # the prompt's transcript (both modes)
     mode: str = "cross"
@@ -123,10 +123,8 @@ class Synthesizer:
                                 "long text at sentence ends")
             # No SIL where the prompt stops and the text goes on (the prompt was cut at a word's end), and a phone
             # repeated across the junction is one phone, as everywhere in the training sequences.
-            head, tail = prompt_phones[:-1], whole[1:]
-            while head and head[-1] == SIL:
-                head = head[:-1]
-            ar = [head + tail[1:] if head and tail and head[-1] == tail[0] else head + tail]
+            tail = whole[1:]
+            ar = [merge_repeats(prompt_phones[:-1] + tail)]
             targets = [tail]                # the NAR reads the phones of the frames it fills in
         codes = self.codec.encode_batch([audio])[0].astype(np.int64)       # [P, 8]
         keep = req.keep_prompt and req.mode == "continuation"

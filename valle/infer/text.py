@@ -23,6 +23,12 @@ _READABLE = re.compile(r"[A-Za-z0-9\s'\u2019.,;:!?\"()\-\u2013\u2014$%&/]")
 _PAUSE = re.compile(r"[.,;:!?()\u2013\u2014]+|\s-\s")
 
 
+def merge_repeats(phones: Sequence[str]) -> List[str]:
+    """The models were trained on stage 3's TTS phone sequence, where a phone repeated across a word boundary
+    ("WORLD DAY": d d) is one phone (valle/align/pipeline.py: collapse_repeats): the same for synthesis."""
+    return [p for k, p in enumerate(phones) if k == 0 or p != phones[k - 1]]
+
+
 class TextError(ValueError):
     """Text that cannot be turned into phones."""
 
@@ -63,9 +69,7 @@ class TextFrontend:
         if unknown:
             raise TextError(f"phones {unknown} are not in the model's phone table (words: "
                             f"{sorted(w for w in prons if set(prons[w]) & set(unknown))})")
-        # The models were trained on stage 3's TTS phone sequence, where a phone repeated across a word
-        # boundary ("WORLD DAY": d d) is one phone (valle/align/pipeline.py: collapse_repeats): do the same.
-        return [p for k, p in enumerate(out) if k == 0 or p != out[k - 1]]
+        return merge_repeats(out)
 
     def _pronunciations(self, words) -> Dict[str, Sequence[str]]:
         """The first variant (lexicon, else G2P in the recipe's languages) whose phones the model knows; failing
