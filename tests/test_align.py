@@ -252,3 +252,33 @@ def test_dropping_flagged_supervisions_keeps_their_span_as_unaligned():
     assert out["custom"]["unaligned"] == [[2.0, 1.5], [5.0, 1.0]]
     assert drop_supervisions(cut, {"x": "why"}) is cut
     assert drop_supervisions(cut, {"a": "", "b": ""}) is None
+
+
+def test_dnn_lr_schedule_is_one_cycle_and_survives_epochs_of_uneven_chunking():
+    """The chunk count changes from epoch to epoch (random cut points; short pieces dropped). The schedule
+    used to be a OneCycleLR whose total came from one cut, and stepped past it in a later epoch (stage 3
+    crashed in its last DNN epoch on an LJSpeech-style corpus)."""
+    import random
+
+    from valle.align.dnn import DnnConfig, _chunks, one_cycle_lr, train_dnn
+
+    # OneCycleLR's shape: cosine up from max / 25 to max at 15 %, cosine down to max / 25 / 1e4.
+    lrs = [one_cycle_lr(step / 1000, 2e-3) for step in range(1001)]
+    assert lrs[0] == pytest.approx(2e-3 / 25) and max(lrs) == pytest.approx(2e-3) == lrs[150]
+    assert lrs[-1] == pytest.approx(2e-3 / 25 / 1e4)
+    assert all(a < b for a, b in zip(lrs[:150], lrs[1:151])) and all(a > b for a, b in zip(lrs[150:], lrs[151:]))
+    assert one_cycle_lr(1.5, 2e-3) == lrs[-1]  # past the end it stays at the end
+
+    # Utterances of 48-55 frames in chunks of 30, cut at a random offset: a piece shorter than 12 frames is
+    # dropped, so the number of chunks depends on the offsets drawn. With these, the old schedule's total
+    # (4 epochs x 16 batches of the first cut, + 1) was 65 and training stepped 66 times.
+    cfg = DnnConfig(hidden=16, num_layers=3, epochs=4, chunk_frames=30, batch_frames=30)
+    rng = np.random.default_rng(0)
+    items = {f"u{i}": (torch.randn(48 + i, 40), rng.integers(0, 5, 48 + i)) for i in range(8)}
+    counts = {len(_chunks(list(items.values()), cfg, random.Random(seed))) for seed in range(20)}
+    assert len(counts) > 1, counts
+    model, priors, history = train_dnn(items, num_pdfs=5, cfg=cfg)
+    assert [row["epoch"] for row in history] == [0, 1, 2, 3]
+    assert len({row["batches"] for row in history}) > 1  # the epochs really had different batch counts
+    lrs = [row["lr"] for row in history]  # the last batch's learning rate of each epoch
+    assert lrs[0] > lrs[1] > lrs[2] > lrs[3] and lrs[3] < 2e-3 / 25 / 10

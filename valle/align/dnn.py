@@ -6,6 +6,7 @@ Trained with frame cross-entropy on labels taken from the GMM alignment at those
 For decoding, log posteriors minus log priors (scaled likelihoods, Kaldi's nnet-am) feed the HMM.
 """
 import logging
+import math
 import random
 import time
 from dataclasses import asdict
@@ -49,19 +50,25 @@ def subsample_labels(frame_labels: np.ndarray, subsampling: int) -> np.ndarray:
     return frame_labels[::subsampling]
 
 
-def _batches(items: List[Tuple[torch.Tensor, np.ndarray]], cfg: DnnConfig, rng: random.Random):
+def _chunks(items: List[Tuple[torch.Tensor, np.ndarray]], cfg: DnnConfig, rng: random.Random) -> list:
+    """One epoch's training chunks, shuffled: each utterance cut into ``chunk_frames`` pieces at a new random
+    offset each epoch. How many there are depends on the offsets (a piece shorter than 4 output frames is
+    dropped), so it changes from epoch to epoch."""
     chunks = []
     s = cfg.subsampling
     for feats, labels in items:
         T = len(feats)
         off = rng.randrange(s, cfg.chunk_frames, s) if T > cfg.chunk_frames else 0  # new cut points each epoch
-        starts = [0] + list(range(off, T, cfg.chunk_frames)) if off else [0]
-        if not off:
-            starts = list(range(0, T, cfg.chunk_frames))
+        starts = [0] + list(range(off, T, cfg.chunk_frames)) if off else list(range(0, T, cfg.chunk_frames))
         for a, b in zip(starts, starts[1:] + [T]):
             if b - a >= s * 4:
                 chunks.append((a, b, feats, labels))
     rng.shuffle(chunks)
+    return chunks
+
+
+def _batches(chunks: list, cfg: DnnConfig):
+    s = cfg.subsampling
     per = max(1, cfg.batch_frames // cfg.chunk_frames)
     for i in range(0, len(chunks), per):
         group = chunks[i:i + per]
@@ -73,6 +80,23 @@ def _batches(items: List[Tuple[torch.Tensor, np.ndarray]], cfg: DnnConfig, rng: 
             sub = lab[a:b][::s]
             y[k, : len(sub)] = torch.from_numpy(sub)
         yield x, y
+
+
+def one_cycle_lr(progress: float, max_lr: float, pct_start: float = 0.15, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4) -> float:
+    """The shape of PyTorch's OneCycleLR (cosine up from max_lr / div_factor to max_lr over the first ``pct_start``,
+    cosine down to max_lr / div_factor / final_div_factor) as a function of training progress in [0, 1].
+    A function of progress, not of a step count fixed in advance: an epoch's number of batches is only known
+    when its chunks are cut, and a count taken from one epoch's cut overran the scheduler in a later epoch."""
+    progress = min(max(progress, 0.0), 1.0)
+    low, end = max_lr / div_factor, max_lr / div_factor / final_div_factor
+
+    def cosine(start: float, stop: float, t: float) -> float:
+        return stop + (start - stop) * (1 + math.cos(math.pi * t)) / 2
+
+    if progress < pct_start:
+        return cosine(low, max_lr, progress / pct_start)
+    return cosine(max_lr, end, (progress - pct_start) / (1 - pct_start))
 
 
 def train_dnn(items: Dict[str, Tuple[torch.Tensor, np.ndarray]], num_pdfs: int, cfg: DnnConfig,
@@ -89,14 +113,16 @@ def train_dnn(items: Dict[str, Tuple[torch.Tensor, np.ndarray]], num_pdfs: int, 
     # Add-one smoothing: a pdf never seen in training must not get a large likelihood boost from a tiny prior.
     priors = (counts + 1.0) / (counts.sum() + num_pdfs)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    steps_per_epoch = sum(1 for _ in _batches(train, cfg, random.Random(0)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch + 1,
-                                                pct_start=0.15)
+    per_batch = max(1, cfg.batch_frames // cfg.chunk_frames)
     history = []
     for epoch in range(cfg.epochs):
         model.train()
         t0, tot, n, correct = time.time(), 0.0, 0, 0
-        for x, y in _batches(train, cfg, rng):
+        chunks = _chunks(train, cfg, rng)
+        num_batches = max(1, math.ceil(len(chunks) / per_batch))
+        for i, (x, y) in enumerate(_batches(chunks, cfg)):
+            for group in opt.param_groups:
+                group["lr"] = one_cycle_lr((epoch + i / num_batches) / cfg.epochs, cfg.lr)
             logits = model(x)
             y = y[:, : logits.shape[1]]
             loss = F.cross_entropy(logits.reshape(-1, num_pdfs), y.reshape(-1), ignore_index=-100)
@@ -104,12 +130,12 @@ def train_dnn(items: Dict[str, Tuple[torch.Tensor, np.ndarray]], num_pdfs: int, 
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            sched.step()
             mask = y >= 0
             tot += float(loss.detach()) * int(mask.sum())
             n += int(mask.sum())
             correct += int((logits.argmax(-1)[mask] == y[mask]).sum())
-        row = {"epoch": epoch, "train_loss": tot / max(n, 1), "train_acc": correct / max(n, 1),
+        row = {"epoch": epoch, "batches": num_batches, "lr": opt.param_groups[0]["lr"],
+               "train_loss": tot / max(n, 1), "train_acc": correct / max(n, 1),
                "frames_per_s": n * cfg.subsampling / (time.time() - t0)}
         if dev:
             row.update(zip(("valid_loss", "valid_acc"), evaluate(model, dev)))
