@@ -22,7 +22,7 @@ conf=""
 cmd=""
 codec_checkpoint=""
 option_docs=(
-  "recipe|recipe under egs/: mini, librispeech, libritts, or your own"
+  "recipe|recipe under egs/ (mini, librispeech, libritts, ljspeech, vctk, template, or your own), or the path of a recipe folder elsewhere (one holding a conf.sh)"
   "stage|first stage to run (0-7)"
   "stop_stage|last stage to run (0-7)"
   "nj|number of parallel jobs: the pieces stages 3-4 split the data into, one job each"
@@ -53,19 +53,25 @@ done
 abspath() { case $1 in /*|"") echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 dl_dir=$(abspath "$dl_dir"); data_dir=$(abspath "$data_dir"); exp_dir=$(abspath "$exp_dir"); conf=$(abspath "$conf")
 codec_checkpoint=$(abspath "$codec_checkpoint")
+# A recipe is a folder with a conf.sh: egs/<name>, or a path (a recipe kept outside this repository). Its confs
+# see it as $recipe_dir, so that a copied recipe names its own files (e.g. prepare.py) without editing.
+case $recipe in
+  */*) recipe_dir=$(abspath "$recipe"); recipe=$(basename "$recipe_dir") ;;
+  *) recipe_dir=$root/egs/$recipe ;;
+esac
 cd "$root"
 data_dir=${data_dir:-data/$recipe}
 exp_dir=${exp_dir:-exp/$recipe}
 dl_dir=${dl_dir:-$data_dir/download}
 
-[ -f "egs/$recipe/conf.sh" ] || die "no recipe '$recipe': expected egs/$recipe/conf.sh (have: $(ls egs | tr '\n' ' '))"
+[ -f "$recipe_dir/conf.sh" ] || die "no recipe '$recipe': expected $recipe_dir/conf.sh (have under egs/: $(ls egs | tr '\n' ' '))"
 [ -z "$conf" ] || [ -f "$conf" ] || die "--conf $conf: no such file"
 # The conf's settings: every variable the conf files define. Those of a stage are passed to it by name
 # (python -m valle.conf); a stage gets nothing else, so each default lives once, in the dataclass that uses it.
 cmd_arg=$cmd
 unset cmd
 vars_before=$(compgen -v)
-. "egs/$recipe/conf.sh"
+. "$recipe_dir/conf.sh"
 [ -z "$conf" ] || . "$conf"
 conf_names=$(comm -13 <(echo "$vars_before" | sort) <(compgen -v | sort) | { grep -vx vars_before || true; })
 conf_pairs=()
@@ -74,7 +80,7 @@ unset vars_before conf_names
 
 # What run.sh reads itself from the conf (the recipe's layout: valle/conf.py RECIPE_NAMES); the rest is the stages'.
 for n in corpus_source corpora labeled_train_parts dev_parts test_parts; do
-  [ -n "${!n+set}" ] || die "egs/$recipe/conf.sh${conf:+ + $conf}: '$n' is not set (see egs/template/conf.sh)"
+  [ -n "${!n+set}" ] || die "$recipe_dir/conf.sh${conf:+ + $conf}: '$n' is not set (see egs/template/conf.sh)"
 done
 unlabeled_parts=${unlabeled_parts-}
 tts_train_parts=${tts_train_parts:-$labeled_train_parts $unlabeled_parts}  # the paper: LibriLight only
@@ -89,7 +95,7 @@ utils/setup_env.sh
 . ./path.sh
 
 python -m valle.conf check "${conf_pairs[@]}" \
-  || die "egs/$recipe/conf.sh${conf:+ + $conf}: fix the settings above (every setting: README, 'Settings')"
+  || die "$recipe_dir/conf.sh${conf:+ + $conf}: fix the settings above (every setting: README, 'Settings')"
 # stage_opts GROUP [MODEL]: the conf's settings of GROUP as options of its stage script, in $opts.
 stage_opts() {
   local f
@@ -103,16 +109,22 @@ stage_opts() {
 mkdir -p "$exp_dir/log"
 log "recipe=$recipe stages $stage..$stop_stage nj=$nj cmd=$cmd force=$force"
 log "dl_dir=$dl_dir data_dir=$data_dir exp_dir=$exp_dir"
-log "conf (egs/$recipe/conf.sh${conf:+ + $conf}): ${conf_pairs[*]}"
+log "conf ($recipe_dir/conf.sh${conf:+ + $conf}): ${conf_pairs[*]}"
 
 # corpus_var CORPUS FIELD: value of ${CORPUS}_${FIELD} from conf.sh (empty when unset).
 corpus_var() { local v="${1}_${2}"; echo "${!v:-}"; }
 
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
-# The .done marker of each stage, in the folder holding its outputs.
-markers=("$dl_dir/.done" "$data_dir/manifests/.done" "$data_dir/lang/.done" "$data_dir/aligned/.done"
+# The .done marker of each stage, in the folder holding its outputs; stage 0's in the data dir, not in the
+# corpus folder, which several recipes may share (each checks or fetches its own parts).
+markers=("$data_dir/.corpora.done" "$data_dir/manifests/.done" "$data_dir/lang/.done" "$data_dir/aligned/.done"
          "$data_dir/tokens/.done" "$exp_dir/ar/.done" "$exp_dir/nar/.done" "$exp_dir/synth/.done")
+# Stage 0's marker used to be $dl_dir/.done: a data dir made then keeps its finished stage 0.
+if [ "$dl_dir" = "$data_dir/download" ] && [ -f "$dl_dir/.done" ] && [ ! -f "${markers[0]}" ]; then
+  mv "$dl_dir/.done" "${markers[0]}"
+fi
+
 # The training data (shards) both stage 5 and stage 6 read: built by whichever runs first.
 tts_marker=$data_dir/tts/.done
 # stage_needed N: true when stage N must run (no .done, or --force); it then invalidates later stages.
@@ -150,11 +162,11 @@ if run_stage 0; then
       download|manual)
         for c in $corpora; do
           python local/download_corpus.py --corpus "$c" --corpus-dir "$(corpus_var "$c" dir)" \
-            --parts "$(corpus_var "$c" parts)" --method "$corpus_source" \
+            --parts "$(corpus_var "$c" parts)" --split "$(corpus_var "$c" split)" --method "$corpus_source" \
             --log-file "$exp_dir/log/stage0_download_$c.log"
         done
         ;;
-      *) die "egs/$recipe/conf.sh: corpus_source must be synthesize, download or manual, got '$corpus_source'" ;;
+      *) die "$recipe_dir/conf.sh: corpus_source must be synthesize, download or manual, got '$corpus_source'" ;;
     esac
     mark_done "${markers[0]}"
   fi
@@ -168,8 +180,10 @@ if run_stage 1; then
     done
     for c in $corpora; do
       prepare_fn=$(corpus_var "$c" prepare)
+      unknown_speaker=$(corpus_var "$c" unknown_speaker)
       python local/prepare_manifests.py --corpus "$c" --corpus-dir "$(corpus_var "$c" dir)" \
         --parts "$(corpus_var "$c" parts)" ${prepare_fn:+--prepare-fn "$prepare_fn"} \
+        --split "$(corpus_var "$c" split)" ${unknown_speaker:+--unknown-speaker "$unknown_speaker"} \
         --output-dir "$data_dir/manifests" --nj "$nj" --log-file "$exp_dir/log/stage1_manifests_$c.log"
     done
     python local/summarize_manifests.py --manifest-dir "$data_dir/manifests" \

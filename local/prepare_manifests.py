@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Stage 1: lhotse manifests for one corpus.
 
-Input:  --corpus-dir DIR with one folder per part (layout of --corpus, or of --prepare-fn)
+Input:  --corpus-dir DIR with one folder per part (layout of --corpus, or of --prepare-fn), or a flat corpus
+        divided into its parts by --split
 Output: --output-dir/<corpus>_recordings_<part>.jsonl.gz, <corpus>_supervisions_<part>.jsonl.gz,
         cuts_<part>.jsonl.gz (one cut per recording), skipped_<corpus>.tsv (audio files and transcript
         lines left out, and why)
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from valle.corpus.base import CorpusError
 from valle.corpus.known import load_corpus_info
-from valle.corpus.manifests import prepare_corpus
+from valle.corpus.manifests import UNKNOWN_SPEAKER, prepare_corpus
+from valle.corpus.split import SplitError, parse_split
 from valle.utils.logging import setup_logging
 
 
@@ -28,8 +30,15 @@ def get_args():
     p.add_argument("--parts", required=True, help="space-separated part names")
     p.add_argument("--output-dir", type=Path, required=True)
     p.add_argument("--prepare-fn", default=None,
-                   help="'file.py:function' or 'module:function' with lhotse's prepare_* signature "
+                   help="'file.py:function', 'module:function' or 'lhotse:prepare_<corpus>': a lhotse-style "
+                        "prepare function, per part (taking dataset_parts) or for the whole corpus "
                         "(default: the built-in one for --corpus)")
+    p.add_argument("--split", default="",
+                   help="the corpus is flat (no part folders): divide it by this rule, e.g. 'test_speakers=2 "
+                        "dev_every=50' (valle/corpus/split.py); --parts then names the parts it makes")
+    p.add_argument("--unknown-speaker", default="corpus", choices=UNKNOWN_SPEAKER,
+                   help="speaker of a supervision without one: corpus = one speaker named after the corpus, "
+                        "utterance = each its own")
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--log-file", default=None)
     return p.parse_args()
@@ -42,8 +51,9 @@ def main():
         info = load_corpus_info(args.prepare_fn) if args.prepare_fn else None
         stats = prepare_corpus(args.corpus, args.corpus_dir, args.parts.split(), args.output_dir,
                                prepare_fn=info and info.prepare, num_jobs=args.nj,
-                               transcripts=info and info.transcripts)
-    except (CorpusError, FileNotFoundError, AttributeError, ValueError, TypeError) as e:
+                               transcripts=info and info.transcripts, split=parse_split(args.split),
+                               unknown_speaker=args.unknown_speaker)
+    except (CorpusError, SplitError, FileNotFoundError, AttributeError, ValueError, TypeError) as e:
         logging.error(f"{args.corpus}: {e}")
         sys.exit(1)
     for part, s in stats.items():

@@ -81,5 +81,5 @@ def test_librispeech_recipe_on_data_already_there(tiny_corpus, tmp_path):
     assert "librilight: 3 parts present, 0 downloaded" in out
     assert "librispeech  train-clean-100" in out and "librilight   small" in out
     assert (tmp_path / "data" / "manifests" / ".done").is_file()
-    assert (dl / ".done").is_file()
+    assert (tmp_path / "data" / ".corpora.done").is_file() and not (dl / ".done").exists()
     assert snapshot(tiny_corpus) == before

@@ -1,11 +1,12 @@
-"""Adapting the recipe to a new corpus: egs/template's layout (metadata.csv + wavs/) through run.sh."""
+"""Adapting the recipe to a new corpus through run.sh: egs/template's layout (metadata.csv + wavs/ per part),
+and flat corpora (LJSpeech's, VCTK's, and one invented here) divided by a split rule."""
 import numpy as np
+import pytest
 import soundfile as sf
 from lhotse import load_manifest
 
-import pytest
-
 from conftest import recipe_dirs, run_recipe
+from valle.text.normalize import to_transcript
 
 pytestmark = pytest.mark.e2e  # runs run.sh / the stage scripts on the tiny corpus
 
@@ -60,7 +61,7 @@ def test_template_recipe_missing_corpus_says_where_to_put_it(tmp_path):
     assert p.returncode != 0
     assert f"no audio found for parts ['train', 'dev', 'test'] under {tmp_path / 'dl' / 'mycorpus'}" in p.stdout
     assert "Traceback" not in p.stdout
-    assert not (tmp_path / "dl" / ".done").exists()
+    assert not (tmp_path / "dl" / ".done").exists() and not (tmp_path / "data" / ".corpora.done").exists()
 
 
 def test_template_recipe_malformed_metadata_line_is_skipped_and_named(tmp_path):
@@ -97,3 +98,56 @@ def test_template_recipe_stages_2_3_arpabet(tmp_path):
         (sup,) = cut.supervisions
         assert {a.symbol for a in sup.alignment["phone"]} <= arpabet
         assert [w.symbol for w in sup.alignment["word"]] == sup.text.split()
+
+
+# Stages 3-4 made quick: the tests are about the corpus layouts, not the models.
+QUICK_STAGES_3_4 = "gmm_num_iters=4\ngmm_total_gauss=50\ndnn_epochs=1\ncodec=mel_rvq\ncodec_fit_frames=8192\n"
+
+
+@pytest.mark.parametrize("layout", ["ljspeech", "vctk", "clips"])
+def test_flat_corpus_layouts_reach_stage_4_with_only_their_recipe_files(layout, tiny_corpus, tmp_path):
+    """LJSpeech's and VCTK's layouts with their egs/ recipes as shipped, and a layout invented here with a
+    recipe kept outside the repository (--recipe PATH: a conf.sh and a prepare.py): stages 0-4, no library
+    change. The only conf added is QUICK_STAGES_3_4 and, for a 38-clip LJSpeech, a split rule that leaves it a
+    test part."""
+    from corpus_layouts import JSONL_CONF, JSONL_PREPARE, make_jsonl_style, make_ljspeech_style, make_vctk_style
+
+    dl = tmp_path / "dl"
+    extra = QUICK_STAGES_3_4
+    if layout == "ljspeech":
+        rows = make_ljspeech_style(tiny_corpus, dl / "LJSpeech-1.1")
+        recipe = "ljspeech"
+        extra += 'ljspeech_split="test_every=10 dev_every=8"\n'
+    elif layout == "vctk":
+        rows = make_vctk_style(tiny_corpus, dl / "VCTK-Corpus")
+        recipe = "vctk"
+        extra += 'vctk_split="test_speakers=2 dev_every=8"\n'  # 4 of this corpus's 11 speakers is a lot
+    else:
+        rows = make_jsonl_style(tiny_corpus, dl / "clips")
+        recipe = tmp_path / "egs" / "clips"
+        recipe.mkdir(parents=True)
+        (recipe / "conf.sh").write_text(JSONL_CONF)
+        (recipe / "prepare.py").write_text(JSONL_PREPARE)
+    conf = tmp_path / "quick.sh"
+    conf.write_text(extra)
+    out = run_recipe("--recipe", recipe, "--stage", 0, "--stop-stage", 4, "--dl-dir", dl, "--conf", conf,
+                     *recipe_dirs(tmp_path)).stdout
+    data = tmp_path / "data"
+    assert (data / ".corpora.done").is_file() and not any(dl.rglob(".done"))
+    corpus_dir = {"ljspeech": dl / "LJSpeech-1.1", "vctk": dl / "VCTK-Corpus", "clips": dl / "clips"}[layout]
+    assert f"{layout}: present in {corpus_dir}" in out  # stage 0: there already, so not downloaded
+    aligned, tokens = set(), set()
+    for part in ("train", "dev", "test"):
+        aligned |= {c.supervisions[0].id for c in load_manifest(data / "aligned" / f"cuts_{part}.jsonl.gz")}
+        tokens |= {c.id for c in load_manifest(data / "tokens" / f"cuts_{part}.jsonl.gz")}
+    assert aligned == tokens == set(rows)  # every utterance of the corpus, aligned and tokenized
+    cuts = {c.supervisions[0].id: c for p in ("train", "dev", "test")
+            for c in load_manifest(data / "aligned" / f"cuts_{p}.jsonl.gz")}
+    for uid, (speaker, text) in rows.items():
+        sup = cuts[uid].supervisions[0]
+        assert [w.symbol for w in sup.alignment["word"]] == to_transcript(text).split()
+        assert sup.speaker == (speaker or "LJ")
+    if layout == "vctk":
+        assert "skipped audio files of vctk: 1, transcript lines: 1" in out
+    if layout == "clips":
+        assert "clips: no transcript layout declared" in out  # it declared none: said, not silent

@@ -23,7 +23,8 @@ def test_stage_selection_rerun_and_force(tmp_path, tiny_conf):
 
     out = run_recipe("--stage", 0, "--stop-stage", 0, *common).stdout
     assert "Stage 0:" in out and "Stage 1:" not in out
-    assert (download / ".done").is_file() and not manifests.exists()
+    assert (tmp_path / "data" / ".corpora.done").is_file() and not manifests.exists()
+    assert not (download / ".done").exists()  # the corpus folder is not the recipe's to mark
 
     out = run_recipe("--stage", 1, "--stop-stage", 1, *common).stdout
     assert "Stage 0:" not in out and "Stage 1:" in out
@@ -113,7 +114,7 @@ def test_failing_stage_is_not_marked_done_and_recovers(tmp_path, tiny_conf):
 def test_relative_paths_are_taken_from_the_callers_directory(tmp_path, tiny_conf):
     run_recipe("--stage", 0, "--stop-stage", 0, "--conf", tiny_conf.name, "--data-dir", "d", "--exp-dir", "e",
                cwd=tmp_path)
-    assert (tmp_path / "d" / "download" / ".done").is_file()
+    assert (tmp_path / "d" / ".corpora.done").is_file()
     assert (tmp_path / "e" / "log" / "stage0_corpus.log").is_file()
     assert not (REPO / "d").exists()
 

@@ -11,7 +11,8 @@ default), and so is a value that does not parse.
     python -m valle.conf table [--write README.md]          # every setting, as the README's table
 
 Besides the stages' settings, a conf sets the recipe's layout, which run.sh reads itself: RECIPE_NAMES
-and, for each corpus in ``corpora``, ``<corpus>_dir``, ``<corpus>_parts`` and ``<corpus>_prepare``.
+and, for each corpus in ``corpora``, the CORPUS_FIELDS: ``<corpus>_dir``, ``<corpus>_parts``, ``<corpus>_prepare``,
+``<corpus>_split`` and ``<corpus>_unknown_speaker``.
 """
 import argparse
 import difflib
@@ -27,7 +28,7 @@ from valle.utils.settings import Setting, format_value, parse_value, settings_of
 # Read by run.sh itself (see egs/template/conf.sh): which corpora, and the role of each part.
 RECIPE_NAMES = ("corpus_source", "corpora", "labeled_train_parts", "unlabeled_parts", "dev_parts", "test_parts",
                 "tts_train_parts", "train_nproc", "cmd")
-CORPUS_FIELDS = ("dir", "parts", "prepare")   # <corpus>_dir, <corpus>_parts, <corpus>_prepare
+CORPUS_FIELDS = ("dir", "parts", "prepare", "split", "unknown_speaker")   # <corpus>_dir, <corpus>_parts, ...
 
 
 class Group(NamedTuple):

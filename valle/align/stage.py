@@ -122,7 +122,10 @@ class Stage3:
                 if labeled else None
             is_train = part in self.parts.train
 
-            def transform(cut, piece, texts=texts, is_train=is_train, part=part):
+            no_speaker = [0]
+
+            def transform(cut, piece, texts=texts, is_train=is_train, part=part, no_speaker=no_speaker):
+                no_speaker[0] += sum(1 for sup in cut.supervisions if not sup.speaker)
                 if texts is None:
                     return cut
                 sups = [replace(sup, text=texts.get(sup.id)) for sup in cut.supervisions]
@@ -137,6 +140,11 @@ class Stage3:
                 if texts is not None:
                     texts.close()
             logging.info("split %s into %d pieces: %s cuts", part, self.num_jobs, counts[part])
+            if no_speaker[0]:
+                # Stage 1 gives every supervision a speaker (its unknown_speaker setting); manifests made
+                # elsewhere may not. CMVN is per speaker, so these are normalized one utterance at a time.
+                logging.warning("%s: %d supervisions have no speaker id: their features are normalized per "
+                                "recording (rerun stage 1 to give them one)", part, no_speaker[0])
         order = {p: i for i, p in enumerate(self.parts.train)}
         rows = sorted(subset.chosen(), key=lambda r: (order[r[0]], r[1]))
         write_text_atomic(self.split_dir / "train_subset.tsv", "".join("\t".join(map(str, r)) + "\n" for r in rows))

@@ -34,3 +34,7 @@ class CorpusInfo:
     # The layout of its transcript/metadata files: stage 1 checks them line by line and gives ``prepare``
     # copies without the lines it cannot use (valle/corpus/transcripts.py).
     transcripts: Tuple[LineFormat, ...] = ()
+    # A flat corpus (no part folders, divided by a split rule): downloads the whole corpus into its folder,
+    # which must be named download_dir_name.
+    download: Optional[Callable[[Path], None]] = None
+    download_dir_name: str = ""

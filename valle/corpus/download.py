@@ -80,12 +80,46 @@ def _download_part(corpus: str, corpus_dir: Path, part: str, base_url: Optional[
         (corpus_dir / part / ".completed").touch()
 
 
-def check_manual_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str]) -> None:
-    """For corpora you provide yourself: every part must be there with audio in it."""
+def download_flat_corpus(corpus: str, corpus_dir: Path) -> bool:
+    """A flat corpus (divided by a split rule) is fetched whole, unless it has audio already; True if fetched."""
+    corpus_dir = Path(corpus_dir)
+    if part_is_present(corpus_dir, ""):
+        logging.info(f"{corpus}: found in {corpus_dir}, not downloading")
+        return False
+    info = KNOWN_CORPORA.get(corpus)
+    if info is None or info.download is None:
+        raise CorpusError(f"no downloader for the flat corpus {corpus!r}; put it at {corpus_dir} and use "
+                          f"corpus_source=manual")
+    if corpus_dir.name != info.download_dir_name:
+        raise CorpusError(f"{corpus} downloads into a folder named {info.download_dir_name}, but the conf names "
+                          f"{corpus_dir}")
+    if corpus_dir.is_dir() and any(corpus_dir.iterdir()):
+        # lhotse's downloaders remove a folder without their .completed marker before extracting.
+        raise CorpusError(f"{corpus_dir} has files but no audio; not downloading over it (move it away, or put "
+                          f"the corpus there yourself)")
+    logging.info(f"{corpus}: downloading into {corpus_dir}")
+    try:
+        info.download(corpus_dir)
+    except (OSError, EOFError, tarfile.TarError) as e:
+        raise DownloadError(f"could not download {corpus} ({type(e).__name__}: {e}). Check the network, or get "
+                            f"the data yourself from {info.home} and put (or symlink) it at {corpus_dir}") from e
+    if not part_is_present(corpus_dir, ""):
+        raise DownloadError(f"downloaded {corpus} but found no audio under {corpus_dir}")
+    return True
+
+
+def check_manual_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], flat: bool = False) -> None:
+    """For corpora you provide yourself: every part must be there with audio in it (a flat corpus: audio
+    anywhere in its folder)."""
+    if flat:
+        if not part_is_present(corpus_dir, ""):
+            raise CorpusError(f"{corpus}: no audio found under {corpus_dir}; put (or symlink) your corpus there")
+        return
     missing = [p for p in parts if not part_is_present(corpus_dir, p)]
     if missing:
         raise CorpusError(f"{corpus}: no audio found for parts {missing} under {corpus_dir}; put (or symlink) "
-                          f"your corpus there, one folder per part (see egs/template/conf.sh)")
+                          f"your corpus there, one folder per part, or give it a split rule (<corpus>_split) "
+                          f"if it has none (see egs/template/conf.sh)")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,9 +25,14 @@ import soundfile as sf
 from tqdm import tqdm
 
 from valle.corpus.base import CorpusError, iter_audio_files
-from valle.corpus.known import KNOWN_CORPORA
+from valle.corpus.known import KNOWN_CORPORA, call_prepare
+from valle.corpus.split import SplitError, SplitRule, split_manifests
 from valle.corpus.transcripts import LineFormat, TranscriptCheck, check_transcripts
 from valle.utils.io import atomic_path, write_text_atomic
+
+
+# What a supervision without a speaker id gets (prepare_corpus's unknown_speaker).
+UNKNOWN_SPEAKER = ("corpus", "utterance")
 
 
 def check_audio_file(path: Path) -> Optional[str]:
@@ -79,10 +84,11 @@ def _shadow_tree(corpus_dir: Path, parts: Sequence[str], exclude: set, root: Pat
         elif src not in exclude:
             os.symlink(src.resolve(), dst)
 
-    for entry in corpus_dir.iterdir():  # top-level files (e.g. SPEAKERS.TXT) and the parts
-        if entry.is_file():
-            shadow.mkdir(parents=True, exist_ok=True)
-            place(entry, shadow / entry.name)
+    if "" not in parts:  # a flat corpus's one part "" is the whole folder, top-level files included
+        for entry in corpus_dir.iterdir():  # top-level files (e.g. SPEAKERS.TXT) and the parts
+            if entry.is_file():
+                shadow.mkdir(parents=True, exist_ok=True)
+                place(entry, shadow / entry.name)
     for part in parts:
         for dirpath, _, filenames in os.walk(corpus_dir / part, followlinks=True):
             rel = Path(dirpath).relative_to(corpus_dir)
@@ -102,12 +108,17 @@ class PartStats:
 
 def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_dir: Path,
                    prepare_fn: Optional[Callable] = None, num_jobs: int = 1,
-                   transcripts: Optional[Sequence[LineFormat]] = None) -> Dict[str, PartStats]:
+                   transcripts: Optional[Sequence[LineFormat]] = None, split: Optional[SplitRule] = None,
+                   unknown_speaker: str = "corpus") -> Dict[str, PartStats]:
     """Stage 1 for one corpus. Writes, per part, under ``output_dir``:
     ``<corpus>_recordings_<part>.jsonl.gz``, ``<corpus>_supervisions_<part>.jsonl.gz``,
     ``cuts_<part>.jsonl.gz``; and ``skipped_<corpus>.tsv`` (file or ``file:line``, reason) for audio and
     transcript lines left out. ``transcripts``: the layout of the corpus's transcript files (default: the
-    known corpus's), checked line by line before ``prepare_fn`` reads them.
+    known corpus's), checked line by line before ``prepare_fn`` reads them. ``split``: the corpus is flat (no
+    part folders) and this rule divides it into ``parts``. ``unknown_speaker``: the speaker of a supervision
+    that has none, ``corpus`` (one speaker named after the corpus: a single-reader corpus) or ``utterance``
+    (each its own, as Kaldi's utt2spk fallback: stage 3 then normalizes features per utterance, and stage 7
+    finds no second utterance of a test speaker to prompt with).
     """
     from lhotse import CutSet
     from lhotse.qa import fix_manifests, validate_recordings_and_supervisions
@@ -128,11 +139,19 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
         raise CorpusError(f"corpus directory {corpus_dir} does not exist (stage 0 makes or downloads it)")
     if not parts:
         raise CorpusError(f"no parts of {corpus} requested")
+    if unknown_speaker not in UNKNOWN_SPEAKER:
+        raise CorpusError(f"{corpus}_unknown_speaker={unknown_speaker!r}: expected one of {' '.join(UNKNOWN_SPEAKER)}")
+    if split is not None and set(parts) != set(split.parts):
+        raise CorpusError(f"{corpus}: the split rule makes the parts {' '.join(split.parts)}, but {corpus}_parts is "
+                          f"{' '.join(parts)!r}; set {corpus}_parts=\"{' '.join(split.parts)}\"")
+    # A flat corpus is read as one part "", the whole folder, and divided afterwards.
+    source_parts = [""] if split is not None else list(parts)
     files = []
-    for part in parts:
+    for part in source_parts:
         part_files = sorted(iter_audio_files(corpus_dir / part))
         if not part_files:
-            raise CorpusError(f"{corpus}/{part}: no audio files under {corpus_dir / part}")
+            raise CorpusError(f"{corpus}{'/' + part if part else ''}: no audio files under {corpus_dir / part}"
+                              + ("" if part else " (a flat corpus, divided by its split rule)"))
         files.extend(part_files)
 
     bad = audit_audio(files, num_jobs, extra_check)
@@ -142,6 +161,8 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
     skipped: List[Tuple[str, str]] = [(str(p), r) for p, r in bad]
 
     if iter_part is not None:
+        if split is not None:
+            raise CorpusError(f"{corpus} is read part folder by part folder; it cannot take a split rule")
         stats, used = {}, set()
         for part in parts:
             stats[part] = _prepare_part_streaming(corpus, corpus_dir, part, output_dir, iter_part, bad_paths,
@@ -150,7 +171,7 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
         return stats
 
     if transcripts:
-        lines = check_transcripts(corpus_dir, parts, transcripts, bad_paths)
+        lines = check_transcripts(corpus_dir, source_parts, transcripts, bad_paths)
         skipped.extend(lines.skipped)
     else:
         lines = TranscriptCheck()
@@ -158,27 +179,38 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
                         f"so its lines are not checked; a malformed line can stop a part")
     with tempfile.TemporaryDirectory(prefix="valle_shadow_") as tmp:
         source_dir = corpus_dir
-        if bad or lines.cleaned:
+        if bad or lines.cleaned or lines.dropped:
             if bad:
                 logging.warning(f"{len(bad)} of {len(files)} audio files are unusable; "
                                 f"preparing {corpus} without them")
             if lines.skipped:
                 logging.warning(f"{len(lines.skipped)} transcript lines of {corpus} are unusable; "
                                 f"preparing it without them ({lines.lines} lines kept)")
-            source_dir = _shadow_tree(corpus_dir, parts, bad_paths, Path(tmp), lines.cleaned)
+            source_dir = _shadow_tree(corpus_dir, source_parts, bad_paths | lines.dropped, Path(tmp), lines.cleaned)
         try:
-            manifests = prepare_fn(source_dir, dataset_parts=list(parts), output_dir=None, num_jobs=num_jobs)
+            manifests = call_prepare(prepare_fn, source_dir, None if split is not None else parts, num_jobs)
+        except CorpusError:
+            raise
         except Exception as e:
             raise CorpusError(f"the prepare function failed on {corpus_dir}: {type(e).__name__}: {e}"
                               + ("" if transcripts else " (declare TRANSCRIPTS so that stage 1 skips bad lines "
                                  "before it runs)")) from e
+        if split is not None:  # speakers first: a rule may hold out speakers
+            whole = manifests[""]
+            try:
+                manifests = split_manifests(whole["recordings"],
+                                            _fill_speakers(whole["supervisions"], corpus, unknown_speaker),
+                                            split, parts, corpus)
+            except SplitError as e:
+                raise CorpusError(f"{corpus}: {e}") from e
 
         stats, used = {}, set()
         for part in parts:
             if part not in manifests or len(manifests[part]["recordings"]) == 0:
                 raise CorpusError(f"{corpus}/{part}: the prepare function returned no recordings "
                                   f"from {corpus_dir / part} (is the layout right?)")
-            recordings, supervisions = manifests[part]["recordings"], manifests[part]["supervisions"]
+            recordings = manifests[part]["recordings"]
+            supervisions = _fill_speakers(manifests[part]["supervisions"], corpus, unknown_speaker)
             if source_dir != corpus_dir:  # point the sources back at the real corpus, not the symlinks
                 recordings = recordings.map(functools.partial(_rebase_sources, old_root=source_dir,
                                                               new_root=corpus_dir))
@@ -202,6 +234,24 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
 
     _write_skipped(corpus, files, bad_paths, used, skipped, output_dir, lines.audio_reasons)
     return stats
+
+
+def _fill_speakers(supervisions, corpus: str, unknown_speaker: str):
+    """Supervisions without a speaker get one (``prepare_corpus``'s ``unknown_speaker``), said in the log: every
+    later stage needs speakers (stage 3's feature normalization, stage 5's prompts, stage 7's test speakers)."""
+    from lhotse import SupervisionSet
+    from lhotse.utils import fastcopy
+
+    missing = sum(1 for s in supervisions if not s.speaker)
+    if not missing:
+        return supervisions
+    logging.warning(f"{corpus}: {missing} of {len(supervisions)} supervisions have no speaker id; "
+                    + (f"they are all one speaker, {corpus!r} ({corpus}_unknown_speaker=corpus: a single-reader "
+                       f"corpus; set it to 'utterance' when they are many speakers)" if unknown_speaker == "corpus"
+                       else f"each is its own speaker ({corpus}_unknown_speaker=utterance): features are "
+                            f"normalized per utterance, and such a speaker cannot be a test speaker"))
+    return SupervisionSet.from_segments(
+        s if s.speaker else fastcopy(s, speaker=corpus if unknown_speaker == "corpus" else s.id) for s in supervisions)
 
 
 def _write_skipped(corpus: str, files, bad_paths: set, used: set, skipped: list, output_dir: Path,

@@ -17,11 +17,12 @@ A line is skipped when:
 Blank lines and a leading byte-order mark are dropped without a word: they hold no data.
 """
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 # Letters and digits in any script: what makes a transcript something a lexicon can read.
 _HAS_WORD_CHAR = re.compile(r"[^\W_]")
@@ -40,9 +41,23 @@ class LineFormat:
     # The id as a regular expression; "{stem}" stands for the file's name up to its first dot (a LibriSpeech
     # id starts with the speaker-chapter of its .trans.txt).
     id_pattern: str = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
-    # Where a line's audio is, relative to the file's folder, "{id}" standing for its id; None: not checked.
-    audio: Optional[str] = None
+    # Where a line's audio is, relative to the file's folder, "{id}" standing for its id and "{parent}" for
+    # the folder's name; several patterns: the first that exists. None: not checked.
+    audio: Union[None, str, Tuple[str, ...]] = None
     encoding: str = "utf-8"
+    # One utterance per file (VCTK's txt/<speaker>/<utt>.txt): the id is the file's stem, the text its whole
+    # content; a file that cannot be used is left out of the corpus the prepare function reads.
+    whole_file: bool = False
+
+    def audio_path(self, path: Path, utt_id: str) -> Optional[Path]:
+        """The audio of utterance ``utt_id`` of transcript file ``path``: the first pattern that exists, else
+        the first pattern's path (named as missing); None when the layout does not say."""
+        if not self.audio:
+            return None
+        patterns = (self.audio,) if isinstance(self.audio, str) else tuple(self.audio)
+        paths = [Path(os.path.normpath(path.parent / p.replace("{id}", utt_id).replace("{parent}", path.parent.name)))
+                 for p in patterns]
+        return next((p for p in paths if p.is_file()), paths[0])
 
     def id_regex(self, path: Path) -> "re.Pattern":
         stem = path.name.split(".", 1)[0]
@@ -53,6 +68,7 @@ class LineFormat:
 class TranscriptCheck:
     """What ``check_transcripts`` found: cleaned copies of the files it changed, and what it left out."""
     cleaned: Dict[Path, str] = field(default_factory=dict)  # file -> its content without the bad lines
+    dropped: Set[Path] = field(default_factory=set)  # one-utterance files left out whole (``whole_file``)
     skipped: List[Tuple[str, str]] = field(default_factory=list)  # ("file:line", reason)
     # Audio whose only line was skipped: the reason, for the listing of audio left out.
     audio_reasons: Dict[Path, str] = field(default_factory=dict)
@@ -137,6 +153,14 @@ def _check_file(path: Path, fmt: LineFormat, seen: Dict[str, str], kept_audio: S
         raw = raw[3:]
     id_regex = fmt.id_regex(path)
     kept: List[str] = []
+    whole_file = fmt.whole_file
+    if whole_file:
+        # The file is one line "<stem> <its words>" for the checks below (the stem is not in the file).
+        stem = path.name.split(".", 1)[0]
+        words = b" ".join(raw.split())
+        changed = changed or raw != words + b"\n"
+        raw = (stem.encode() + b" " + words) if words else stem.encode()
+        fmt = LineFormat(fmt.files, ("id",) + tuple(fmt.fields), None, fmt.id_pattern, fmt.audio, fmt.encoding)
     pieces = raw.split(b"\n")
     for lineno, raw_line in enumerate(pieces, 1):
         raw_line = raw_line.rstrip(b"\r")
@@ -153,7 +177,7 @@ def _check_file(path: Path, fmt: LineFormat, seen: Dict[str, str], kept_audio: S
         else:
             reason, values = check_line(line, fmt, id_regex)
         utt_id = _line_id(values or _split(raw_line.decode(fmt.encoding, "replace"), fmt), fmt, id_regex)
-        audio = path.parent / fmt.audio.replace("{id}", utt_id) if fmt.audio and utt_id else None
+        audio = fmt.audio_path(path, utt_id) if utt_id else None
         if reason is None and utt_id in seen:
             reason = f"duplicate utterance id {utt_id} (first given at {seen[utt_id]})"
             audio = None  # the file belongs to the first line
@@ -175,5 +199,9 @@ def _check_file(path: Path, fmt: LineFormat, seen: Dict[str, str], kept_audio: S
             kept_audio.add(audio)
         kept.append(line)
     result.lines += len(kept)
-    if changed:
+    if whole_file and not kept:
+        result.dropped.add(path)
+    elif whole_file and changed:
+        result.cleaned[path] = kept[0].split(None, 1)[1] + "\n"  # the text without the stem put in front
+    elif changed:
         result.cleaned[path] = "".join(line + "\n" for line in kept)

@@ -35,17 +35,20 @@ class TextError(ValueError):
 
 class TextFrontend:
     def __init__(self, lexicon: Dict[str, List[Sequence[str]]], phone_set: str, g2p_languages: Sequence[str],
-                 phone_ids: Dict[str, int]):
+                 phone_ids: Dict[str, int], text_locale: str = "en-us"):
         self.lexicon = lexicon
         self.phone_set = phone_set
         self.g2p_languages = list(g2p_languages)
         self.phone_ids = phone_ids
+        self.text_locale = text_locale  # how numbers are read: stage 2's choice
 
     @classmethod
     def from_lang_dir(cls, lang_dir: Path, phone_ids: Dict[str, int]) -> "TextFrontend":
         """lang_dir: stage 2's output (lexicon.txt, lang_info.json); phone_ids: the model's phone table."""
         lang = LangDir(lang_dir)
-        return cls(lang.lexicon, lang.info["phone_set"], lang.info["g2p_languages"], phone_ids)
+        # Lang dirs from before text_locale existed were all read the en-us way.
+        return cls(lang.lexicon, lang.info["phone_set"], lang.info["g2p_languages"], phone_ids,
+                   lang.info.get("text_locale", "en-us"))
 
     def phones(self, text: str) -> List[str]:
         if not text or not text.strip():
@@ -55,7 +58,7 @@ class TextFrontend:
         unreadable = sorted({c for c in text if not _READABLE.fullmatch(c)})
         if unreadable:
             raise TextError(f"characters the text front end cannot read: {', '.join(repr(c) for c in unreadable)}")
-        chunks = [to_transcript(chunk).split() for chunk in _PAUSE.split(text)]
+        chunks = [to_transcript(chunk, self.text_locale).split() for chunk in _PAUSE.split(text)]
         chunks = [c for c in chunks if c]
         if not chunks:
             raise TextError(f"no words left after normalization: {text!r}")

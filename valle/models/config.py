@@ -1,4 +1,5 @@
-"""Model configurations. ``paper`` is VALL-E's (arXiv 2301.02111, section 5.1); ``tiny`` trains on 2 CPU cores."""
+"""Model configurations. ``paper`` is VALL-E's (arXiv 2301.02111, section 5.1); ``small`` is for one corpus of
+10-100 h; ``tiny`` trains on 2 CPU cores."""
 import dataclasses
 from dataclasses import dataclass
 from typing import Dict
@@ -47,7 +48,23 @@ CONFIGS = {
     # No attention dropout: on CPU it costs a Bernoulli draw per attention weight and keeps SDPA on its
     # math path (measured: a third of the step time of this config).
     "tiny": ModelConfig(d_model=256, num_heads=4, num_layers=4, ffn_dim=1024, dropout=0.1, attn_dropout=0.0),
+    # For single corpora of 10-100 h (LJSpeech, VCTK, an in-house corpus): 6 layers of 512, about an eighth of
+    # the paper model's parameters, which would overfit such a corpus long before its 800k updates.
+    "small": ModelConfig(d_model=512, num_heads=8, num_layers=6, ffn_dim=2048, dropout=0.1),
 }
+
+# Below this many hours of training data the paper-size model is the wrong choice (run.sh says so loudly).
+PAPER_MIN_HOURS = 10.0
+
+
+def model_size_warning(model_config: str, train_hours: float) -> str:
+    """A warning when a model is far too big for its data (empty when it is not)."""
+    if model_config != "paper" or train_hours >= PAPER_MIN_HOURS:
+        return ""
+    return (f"model_config=paper (the paper's 12 x 1024 model, trained on 60k h) on {train_hours:.2f} h of training "
+            f"data: it will overfit long before its updates are done, and each costs the paper's compute. Set "
+            f"model_config=small (10-100 h) or tiny, with num_steps/warmup_steps to match, in the recipe's conf "
+            f"(egs/template/conf.sh shows how)")
 
 
 def get_config(name: str) -> ModelConfig:

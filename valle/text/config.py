@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 from typing import Tuple
 
+from valle.text.normalize import LOCALES
 from valle.utils.settings import setting
 
 
@@ -12,3 +13,6 @@ class LangConfig:
     g2p_languages: Tuple[str, ...] = setting(("en-us",), "espeak-ng voices used for G2P (ipa: one pronunciation "
                                                          "variant each)")
     bpe_vocab_size: int = setting(500, "sentencepiece BPE vocabulary over phone strings")
+    text_locale: str = setting("en-us", "how written numbers are read: en-us 'four hundred fifty two' "
+                                        "(LibriSpeech), en-gb 'four hundred and fifty two'; kept in the lang dir "
+                                        "for synthesis", choices=LOCALES)

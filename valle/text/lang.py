@@ -25,11 +25,11 @@ from valle.utils.io import write_text_atomic
 PUA_START = 0xE000  # phones become single Unicode private-use characters for sentencepiece
 
 
-def normalize_transcripts(texts: Iterable[Tuple[str, str]]) -> Tuple[Dict[str, str], List[str]]:
+def normalize_transcripts(texts: Iterable[Tuple[str, str]], locale: str = "en-us") -> Tuple[Dict[str, str], List[str]]:
     """(id, raw text) -> ({id: normalized text}, [ids whose text is empty after normalization])."""
     out, empty = {}, []
     for sid, raw in texts:
-        norm = to_transcript(raw or "")
+        norm = to_transcript(raw or "", locale)
         if norm:
             out[sid] = norm
         else:
@@ -90,7 +90,7 @@ def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, cfg: La
     (lang_dir / "text").mkdir(parents=True, exist_ok=True)
     normalized, word_counts, empty = {}, collections.Counter(), {}
     for part, texts in transcripts.items():
-        norm, empty_ids = normalize_transcripts(texts.items())
+        norm, empty_ids = normalize_transcripts(texts.items(), cfg.text_locale)
         normalized[part], empty[part] = norm, empty_ids
         for text in norm.values():
             word_counts.update(text.split())
@@ -132,7 +132,8 @@ def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, cfg: La
 
     num_tokens = sum(word_counts.values())
     info = {
-        "phone_set": cfg.phone_set, "g2p_languages": list(cfg.g2p_languages), "num_phones": len(phones),
+        "phone_set": cfg.phone_set, "g2p_languages": list(cfg.g2p_languages), "text_locale": cfg.text_locale,
+        "num_phones": len(phones),
         "num_words": len(word_counts), "num_tokens": num_tokens,
         "num_lexicon_entries": sum(len(v) for v in lex.prons.values()),
         "oov_vs_cmudict_types": len(oov_rows), "oov_vs_cmudict_tokens": sum(c for _, c in oov_rows),

@@ -10,7 +10,8 @@ Two views of one sentence:
     word in another script stays whole ("ΛΟΓΟΣ"), never cut into fragments: the lexicon gives it the
     spoken-noise phone and stage 2 reports it.
 Numbers follow how LibriSpeech transcribes readings: "1984" -> "NINETEEN EIGHTY FOUR",
-"42" -> "FORTY TWO" (no hyphens), "$3.50" -> "THREE DOLLARS AND FIFTY CENTS".
+"42" -> "FORTY TWO" (no hyphens), "$3.50" -> "THREE DOLLARS AND FIFTY CENTS"; with locale en-gb, "452" ->
+"FOUR HUNDRED AND FIFTY TWO" (the "and" British readers say).
 """
 import re
 import unicodedata
@@ -49,28 +50,40 @@ def fold_to_ascii(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c))
 
 
-def number_to_words(n: int) -> str:
-    """Cardinal number in words, e.g. 1205 -> 'one thousand two hundred five'."""
+# How numbers are read: en-us "four hundred fifty two" (LibriSpeech's transcripts), en-gb "four hundred and
+# fifty two", "two thousand and five" (British readers, and many others, say the "and").
+LOCALES = ("en-us", "en-gb")
+
+
+def number_to_words(n: int, locale: str = "en-us") -> str:
+    """Cardinal number in words, e.g. 1205 -> 'one thousand two hundred five' (en-gb: '... two hundred and
+    five')."""
+    if locale not in LOCALES:
+        raise ValueError(f"unknown locale {locale!r} (have: {', '.join(LOCALES)})")
     if n < 0:
-        return "minus " + number_to_words(-n)
+        return "minus " + number_to_words(-n, locale)
     if n < 20:
         return _ONES[n]
     if n < 100:
         tens, ones = divmod(n, 10)
         return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
+    # British "and" joins a hundreds or a scale word to a remainder below 100: "one thousand and one".
+    joiner = " and " if locale == "en-gb" else " "
     if n < 1000:
         hundreds, rest = divmod(n, 100)
-        return _ONES[hundreds] + " hundred" + ("" if rest == 0 else " " + number_to_words(rest))
+        return _ONES[hundreds] + " hundred" + ("" if rest == 0 else joiner + number_to_words(rest, locale))
     for scale, name in _SCALES:
         if n >= scale:
             high, rest = divmod(n, scale)
-            return number_to_words(high) + " " + name + ("" if rest == 0 else " " + number_to_words(rest))
+            glue = joiner if 0 < rest < 100 else " "
+            return (number_to_words(high, locale) + " " + name
+                    + ("" if rest == 0 else glue + number_to_words(rest, locale)))
     raise AssertionError(n)
 
 
-def ordinal_to_words(n: int) -> str:
+def ordinal_to_words(n: int, locale: str = "en-us") -> str:
     """1 -> 'first', 22 -> 'twenty second', 100 -> 'one hundredth'."""
-    words = number_to_words(n).split()
+    words = number_to_words(n, locale).split()
     last = words[-1]
     if last in _ORDINAL_WORDS:
         words[-1] = _ORDINAL_WORDS[last]
@@ -81,11 +94,11 @@ def ordinal_to_words(n: int) -> str:
     return " ".join(words)
 
 
-def year_to_words(n: int) -> str:
+def year_to_words(n: int, locale: str = "en-us") -> str:
     """Years as read aloud: 1984 -> 'nineteen eighty four', 1900 -> 'nineteen hundred',
-    2005 -> 'two thousand five', 2024 -> 'twenty twenty four'."""
+    2005 -> 'two thousand five' (en-gb: 'two thousand and five'), 2024 -> 'twenty twenty four'."""
     if 2000 <= n <= 2009 or not 1000 <= n <= 2099:
-        return number_to_words(n)
+        return number_to_words(n, locale)
     high, low = divmod(n, 100)
     if low == 0:
         return number_to_words(high) + " hundred"
@@ -94,20 +107,20 @@ def year_to_words(n: int) -> str:
     return number_to_words(high) + " " + number_to_words(low)
 
 
-def _currency(m: "re.Match") -> str:
+def _currency(m: "re.Match", locale: str) -> str:
     unit, cents_unit = ("dollar", "cent") if m.group(1) == "$" else ("pound", "penny")
     whole = int(m.group(2).replace(",", ""))
     cents = int(m.group(3)) if m.group(3) else 0
     parts = []
     if whole or not cents:
-        parts.append(f"{number_to_words(whole)} {unit}{'' if whole == 1 else 's'}")
+        parts.append(f"{number_to_words(whole, locale)} {unit}{'' if whole == 1 else 's'}")
     if cents:
         plural = "pence" if cents_unit == "penny" else "cents"
-        parts.append(f"{number_to_words(cents)} {cents_unit if cents == 1 else plural}")
+        parts.append(f"{number_to_words(cents, locale)} {cents_unit if cents == 1 else plural}")
     return " and ".join(parts)
 
 
-def _time(m: "re.Match") -> str:
+def _time(m: "re.Match", locale: str) -> str:
     hours, minutes = int(m.group(1)), int(m.group(2))
     if minutes == 0:
         return f"{number_to_words(hours)} o'clock"
@@ -116,17 +129,17 @@ def _time(m: "re.Match") -> str:
     return f"{number_to_words(hours)} {number_to_words(minutes)}"
 
 
-def _decimal(m: "re.Match") -> str:
+def _decimal(m: "re.Match", locale: str) -> str:
     whole, frac = m.group(1).replace(",", ""), m.group(2)
-    return number_to_words(int(whole)) + " point " + " ".join(_ONES[int(d)] for d in frac)
+    return number_to_words(int(whole), locale) + " point " + " ".join(_ONES[int(d)] for d in frac)
 
 
-def _plain_number(m: "re.Match") -> str:
+def _plain_number(m: "re.Match", locale: str) -> str:
     text = m.group(0)
     n = int(text.replace(",", ""))
     if "," not in text and len(text) == 4 and 1000 <= n <= 2099:
-        return year_to_words(n)
-    return number_to_words(n)
+        return year_to_words(n, locale)
+    return number_to_words(n, locale)
 
 
 _ABBREV_RE = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\.(?=\s|$)", re.IGNORECASE)
@@ -148,35 +161,37 @@ def _abbreviation(m: "re.Match") -> str:
     return word
 
 
-def normalize_spoken(text: str) -> str:
-    """Expand numbers and abbreviations into words; keep case and punctuation."""
+def normalize_spoken(text: str, locale: str = "en-us") -> str:
+    """Expand numbers and abbreviations into words; keep case and punctuation. ``locale``: LOCALES."""
+    if locale not in LOCALES:
+        raise ValueError(f"unknown locale {locale!r} (have: {', '.join(LOCALES)})")
     text = _ABBREV_RE.sub(_abbreviation, text)
     text = text.replace("&", " and ")
-    text = _CURRENCY_RE.sub(_currency, text)
-    text = _PERCENT_RE.sub(lambda m: _decimal_or_int(m.group(1)) + " percent", text)
-    text = _TIME_RE.sub(_time, text)
-    text = _ORDINAL_RE.sub(lambda m: ordinal_to_words(int(m.group(1))), text)
-    text = _DECIMAL_RE.sub(_decimal, text)
-    text = _NUMBER_RE.sub(_plain_number, text)
+    text = _CURRENCY_RE.sub(lambda m: _currency(m, locale), text)
+    text = _PERCENT_RE.sub(lambda m: _decimal_or_int(m.group(1), locale) + " percent", text)
+    text = _TIME_RE.sub(lambda m: _time(m, locale), text)
+    text = _ORDINAL_RE.sub(lambda m: ordinal_to_words(int(m.group(1)), locale), text)
+    text = _DECIMAL_RE.sub(lambda m: _decimal(m, locale), text)
+    text = _NUMBER_RE.sub(lambda m: _plain_number(m, locale), text)
     # A dash between clauses is a pause; a hyphen inside a compound just separates the words.
     text = re.sub(r"\s*(?:--|[\u2013\u2014]|\s-\s)\s*", ", ", text)
     text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _decimal_or_int(number: str) -> str:
+def _decimal_or_int(number: str, locale: str) -> str:
     m = _DECIMAL_RE.fullmatch(number)
-    return _decimal(m) if m else number_to_words(int(number.replace(",", "")))
+    return _decimal(m, locale) if m else number_to_words(int(number.replace(",", "")), locale)
 
 
 _NON_WORD_RE = re.compile(r"[^\w' ]+|_")   # \w is Unicode: a letter of any script stays inside its word
 _ASCII_WORD_RE = re.compile(r"[A-Z0-9']+")
 
 
-def to_transcript(text: str) -> str:
+def to_transcript(text: str, locale: str = "en-us") -> str:
     """LibriSpeech-style transcript: upper case, words only, apostrophes inside words kept; Latin letters folded
-    to ASCII, words of other scripts kept whole (see ``is_ascii_word``)."""
-    spoken = normalize_spoken(fold_to_ascii(text)).upper()
+    to ASCII, words of other scripts kept whole (see ``is_ascii_word``); numbers read as in ``locale``."""
+    spoken = normalize_spoken(fold_to_ascii(text), locale).upper()
     spoken = _NON_WORD_RE.sub(" ", spoken)
     words = [w.strip("'") for w in spoken.split()]
     return " ".join(w for w in words if w)

@@ -22,7 +22,8 @@ class TrainConfig:
     exp_dir: Path
     phones: Path                         # lang/phones.txt
     tts_dir: Path                        # the training-data build's shards (valle/data/tts_data.py)
-    model_config: str = setting("paper", "model size: paper (12 x 1024, the paper's) or tiny (4 x 256)",
+    model_config: str = setting("paper", "model size: paper (12 x 1024, the paper's, for 1000s of hours), small (6 x 512, "
+                                          "for a corpus of 10-100 h) or tiny (4 x 256, mini on 2 CPU cores)",
                                 choices=tuple(CONFIGS))
     num_steps: int = setting(800_000, "total updates (paper: 800k)")
     warmup_steps: int = setting(32_000, "linear warm-up updates, then linear decay to 0 (paper: 32k)")

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from valle.data.dataset import CropAwareConstraint, CropConfig, ValleDataset
 from valle.data.tts_data import VALID_NAME, read_summary, shard_paths
-from valle.models.config import CHECKPOINT_FORMAT_VERSION, get_config, text_vocab_size
+from valle.models.config import CHECKPOINT_FORMAT_VERSION, get_config, model_size_warning, text_vocab_size
 from valle.models.valle import build_model, loss_and_accuracy
 from valle.text.lang_dir import read_phone_table
 from valle.train import checkpoint as ckpt
@@ -124,6 +124,10 @@ class Trainer:
         self.valid_cuts_path = Path(cfg.tts_dir) / VALID_NAME if data["valid"].get("file") else None
         self.fingerprint = data["fingerprint"]
         self.codec = data.get("codec")     # the codec the tokens came from: kept in model.pt for synthesis
+        size_warning = model_size_warning(cfg.model_config, float(data.get("train", {}).get("hours", 0.0)))
+        if size_warning and self.env.main:
+            banner = "#" * 100
+            logging.warning(f"\n{banner}\n# WARNING: {size_warning}\n{banner}")
         self.duration_bins = self._estimate_duration_bins()
 
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
