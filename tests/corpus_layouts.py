@@ -84,6 +84,19 @@ def make_jsonl_style(tiny_corpus: Path, root: Path) -> Dict[str, Tuple[str, str]
     return rows
 
 
+# LJSpeech's layout with lhotse's own parser: all a user writes (the README counts its lines).
+LJSPEECH_LHOTSE_CONF = """\
+corpus_source=manual
+corpora="ljspeech"
+ljspeech_dir=$dl_dir/LJSpeech-1.1
+ljspeech_parts="train dev test"
+ljspeech_split="test_every=10 dev_every=8"
+ljspeech_prepare=lhotse:prepare_ljspeech
+labeled_train_parts="train"
+dev_parts="dev"
+test_parts="test"
+"""
+
 # The invented layout's recipe: what a user writes under egs/<name>/ (the tests count its lines).
 JSONL_CONF = """\
 corpus_source=manual

@@ -83,3 +83,30 @@ def test_librispeech_recipe_on_data_already_there(tiny_corpus, tmp_path):
     assert (tmp_path / "data" / "manifests" / ".done").is_file()
     assert (tmp_path / "data" / ".corpora.done").is_file() and not (dl / ".done").exists()
     assert snapshot(tiny_corpus) == before
+
+
+def test_flat_corpus_download_guards(tmp_path, monkeypatch):
+    """A flat corpus (LJSpeech, VCTK) is fetched whole: not over a folder with files in it (lhotse's downloaders
+    empty the folder first), only into the folder name its archive makes, and a failure leaves no empty
+    archive behind."""
+    import urllib.request
+
+    from valle.corpus.download import download_flat_corpus
+    from valle.corpus.known import KNOWN_CORPORA
+
+    def dead(url, *args, **kwargs):  # what lhotse's downloader meets offline
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", dead)
+    with pytest.raises(DownloadError) as e:
+        download_flat_corpus("ljspeech", tmp_path / "LJSpeech-1.1")
+    assert f"put (or symlink) it at {tmp_path / 'LJSpeech-1.1'}" in str(e.value)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size == 0]
+    with pytest.raises(CorpusError, match="downloads into a folder named VCTK-Corpus"):
+        download_flat_corpus("vctk", tmp_path / "vctk")
+    (tmp_path / "VCTK-Corpus").mkdir()
+    (tmp_path / "VCTK-Corpus" / "notes.txt").write_text("mine\n")
+    with pytest.raises(CorpusError, match="has files but no audio; not downloading over it"):
+        download_flat_corpus("vctk", tmp_path / "VCTK-Corpus")
+    assert (tmp_path / "VCTK-Corpus" / "notes.txt").read_text() == "mine\n"
+    assert KNOWN_CORPORA["ljspeech"].download_dir_name == "LJSpeech-1.1"

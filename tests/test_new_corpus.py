@@ -151,3 +151,25 @@ def test_flat_corpus_layouts_reach_stage_4_with_only_their_recipe_files(layout, 
         assert "skipped audio files of vctk: 1, transcript lines: 1" in out
     if layout == "clips":
         assert "clips: no transcript layout declared" in out  # it declared none: said, not silent
+
+
+def test_ljspeech_with_lhotse_parser_by_name_in_a_nine_line_recipe(tiny_corpus, tmp_path):
+    """The shortest adaptation: LJSpeech's layout, lhotse's own parser named in the conf, nothing else."""
+    from corpus_layouts import LJSPEECH_LHOTSE_CONF, make_ljspeech_style
+
+    rows = make_ljspeech_style(tiny_corpus, tmp_path / "dl" / "LJSpeech-1.1")
+    recipe = tmp_path / "my_lj"
+    recipe.mkdir()
+    (recipe / "conf.sh").write_text(LJSPEECH_LHOTSE_CONF)
+    assert len(LJSPEECH_LHOTSE_CONF.splitlines()) == 9
+    out = run_recipe("--recipe", recipe, "--stage", 0, "--stop-stage", 2, "--dl-dir", tmp_path / "dl",
+                     *recipe_dirs(tmp_path)).stdout
+    assert "38 of 38 supervisions have no speaker id; they are all one speaker, 'ljspeech'" in out
+    sups = {s.id: s for p in ("train", "dev", "test")
+            for s in load_manifest(tmp_path / "data" / "manifests" / f"ljspeech_supervisions_{p}.jsonl.gz")}
+    assert set(sups) == set(rows)
+    # lhotse gives the raw column ("... 200."); stage 2 spells its digits as they were said.
+    lang_text = dict(line.split(" ", 1) for line in
+                     (tmp_path / "data" / "lang" / "text" / "train.txt").read_text().splitlines())
+    for sid, text in lang_text.items():
+        assert sups[sid].text.endswith(" 200.") and text == to_transcript(rows[sid][1])

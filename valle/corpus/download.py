@@ -98,9 +98,14 @@ def download_flat_corpus(corpus: str, corpus_dir: Path) -> bool:
         raise CorpusError(f"{corpus_dir} has files but no audio; not downloading over it (move it away, or put "
                           f"the corpus there yourself)")
     logging.info(f"{corpus}: downloading into {corpus_dir}")
+    corpus_dir.parent.mkdir(parents=True, exist_ok=True)
+    before = set(corpus_dir.parent.iterdir())
     try:
         info.download(corpus_dir)
     except (OSError, EOFError, tarfile.TarError) as e:
+        for new in set(corpus_dir.parent.iterdir()) - before:
+            if new.is_file() and new.stat().st_size == 0:
+                new.unlink()  # an archive with nothing to resume from; a partial one is kept for resuming
         raise DownloadError(f"could not download {corpus} ({type(e).__name__}: {e}). Check the network, or get "
                             f"the data yourself from {info.home} and put (or symlink) it at {corpus_dir}") from e
     if not part_is_present(corpus_dir, ""):
