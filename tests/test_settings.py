@@ -78,7 +78,7 @@ def test_conf_check_names_unknown_settings_and_bad_values():
                         "peak_lr='fast': could not convert string to float: 'fast'",
                         "phone_set='xsampa': expected one of arpabet ipa",
                         "synth_modes='cross x': expected one of cross continuation",
-                        "unknown setting 'yourcorpus_dir' (did you mean mycorpus_dir, mycorpus_parts, mycorpus_prepare?)"]
+                        "unknown setting 'yourcorpus_dir' (did you mean mycorpus_dir, mycorpus_split, mycorpus_parts?)"]
 
 
 def test_no_setting_is_declared_twice():
@@ -88,7 +88,7 @@ def test_no_setting_is_declared_twice():
 
 def recipe_conf_values(recipe: str) -> dict:
     """The variables egs/<recipe>/conf.sh defines, as run.sh sees them."""
-    script = (f'dl_dir=/dl data_dir=/data exp_dir=/exp; before=$(compgen -v); . egs/{recipe}/conf.sh; '
+    script = (f'dl_dir=/dl data_dir=/data exp_dir=/exp recipe_dir=egs/{recipe}; before=$(compgen -v); . egs/{recipe}/conf.sh; '
               'for n in $(comm -13 <(echo "$before" | sort) <(compgen -v | sort)); do '
               '[ "$n" = before ] || printf "%s=%s\\0" "$n" "${!n}"; done')
     out = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, check=True).stdout
