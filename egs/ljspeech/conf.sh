@@ -18,14 +18,8 @@ labeled_train_parts="train"
 dev_parts="dev"
 test_parts="test"
 
-# Stages 5-6: 24 h of one voice: the small model (egs/template/conf.sh says when to change these).
-model_config=small
-num_steps=100000
-warmup_steps=4000
-crop_min=4
-crop_max=12
-valid_interval=2000
-save_interval=2000
+# Stages 5-6: 24 h of one voice: the small model and its schedule (the file says when to change them).
+. egs/template/small_corpus.sh
 
 # Stage 7: LJSpeech's clips are 1-10 s; 50 targets of 4-10 s.
 test_max_utts=50

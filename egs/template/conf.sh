@@ -32,19 +32,9 @@ test_parts="test"
 # Stage 2 (lang): CMUdict's ARPAbet with espeak-ng G2P for other words. Readers who say "four hundred AND
 # fifty two" (British English): text_locale=en-gb. An espeak-ng phone inventory instead: phone_set=ipa.
 
-# Stages 5-6 (training). The defaults are the paper's: its 12 x 1024 model, 800k updates with 32k of warm-up,
-# for 60k hours. For one corpus of 10-100 h (a single GPU for a day or two) use these; below 10 h, run.sh
-# warns, and model_config=tiny with a few thousand updates is the honest choice. Raise num_steps while the
-# validation loss still falls (exp/<recipe>/{ar,nar}/curves.png); crops: most clips of such corpora are shorter
-# than crop_max and are used whole.
-model_config=small
-num_steps=100000
-warmup_steps=4000
-peak_lr=5e-4
-crop_min=4
-crop_max=12
-valid_interval=2000
-save_interval=2000
+# Stages 5-6 (training): the small model and its schedule, for a corpus of 10-100 h (the file says when to
+# change them). Sourced from the repository root, where run.sh reads every conf.
+. egs/template/small_corpus.sh
 
 # Stage 7 (synthesis + evaluation) on the test part: targets of 4-10 s with a 3 s prompt from another
 # utterance of the same speaker (the paper's protocol). A corpus of short clips: lower test_min_duration (and

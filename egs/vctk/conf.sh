@@ -16,14 +16,8 @@ labeled_train_parts="train"
 dev_parts="dev"
 test_parts="test"
 
-# Stages 5-6: 44 h: the small model (egs/template/conf.sh says when to change these).
-model_config=small
-num_steps=100000
-warmup_steps=4000
-crop_min=4
-crop_max=12
-valid_interval=2000
-save_interval=2000
+# Stages 5-6: 44 h: the small model and its schedule (the file says when to change them).
+. egs/template/small_corpus.sh
 
 # Stage 7: VCTK's sentences are short (most 2-5 s): targets from 3 s, prompts of 2.5 s; 10 per test speaker.
 test_min_duration=3
