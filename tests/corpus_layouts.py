@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, Iterator, Tuple
 
 import soundfile as sf
+from scipy.signal import resample_poly
 
 LS_PARTS = ("train-clean-100", "dev-clean", "test-clean")
 
@@ -22,15 +23,21 @@ def tiny_utterances(tiny_corpus: Path) -> Iterator[Tuple[str, str, Path, str]]:
     return iter(sorted(rows))
 
 
+def _write_at(path: Path, flac: Path, rate: int) -> None:
+    """The flac's audio written at the corpus's own sample rate (LJSpeech 22.05 kHz, VCTK 48 kHz), so that
+    stage 3's and stage 4's resampling is exercised as on the real corpora."""
+    audio, sr = sf.read(flac)
+    sf.write(path, resample_poly(audio, rate // 50, sr // 50).astype("float32"), rate)
+
+
 def make_ljspeech_style(tiny_corpus: Path, root: Path) -> Dict[str, Tuple[str, str]]:
-    """LJSpeech 1.1's layout: metadata.csv "id|raw text|normalized text", wavs/<id>.wav; no speakers. The raw
+    """LJSpeech 1.1's layout: metadata.csv "id|raw text|normalized text", wavs/<id>.wav at 22.05 kHz; no speakers. The raw
     column writes numbers as digits, as LJSpeech's does: the normalized column is what was said."""
     (root / "wavs").mkdir(parents=True)
     lines, rows = [], {}
     for k, (utt, _, flac, text) in enumerate(tiny_utterances(tiny_corpus)):
         lj_id = f"LJ001-{k + 1:04d}"
-        audio, sr = sf.read(flac)
-        sf.write(root / "wavs" / f"{lj_id}.wav", audio, sr)
+        _write_at(root / "wavs" / f"{lj_id}.wav", flac, 22050)
         spoken = text.capitalize() + " two hundred."
         raw = text.capitalize() + " 200."
         lines.append(f"{lj_id}|{raw}|{spoken}")
@@ -41,7 +48,7 @@ def make_ljspeech_style(tiny_corpus: Path, root: Path) -> Dict[str, Tuple[str, s
 
 
 def make_vctk_style(tiny_corpus: Path, root: Path) -> Dict[str, Tuple[str, str]]:
-    """VCTK 0.80's layout: txt/<spk>/<spk>_<n>.txt (one utterance per file), wav48/<spk>/<spk>_<n>.wav,
+    """VCTK 0.80's layout: txt/<spk>/<spk>_<n>.txt (one utterance per file), wav48/<spk>/<spk>_<n>.wav (48 kHz),
     speaker-info.txt. As in the real corpus, one transcript has no audio (it must be listed and left out, not
     stop the corpus) and one speaker has audio without transcripts."""
     rows, info = {}, ["ID  AGE  GENDER  ACCENTS  REGION"]
@@ -54,8 +61,7 @@ def make_vctk_style(tiny_corpus: Path, root: Path) -> Dict[str, Tuple[str, str]]
         (root / "txt" / vspk).mkdir(parents=True, exist_ok=True)
         (root / "wav48" / vspk).mkdir(parents=True, exist_ok=True)
         (root / "txt" / vspk / f"{vid}.txt").write_text(text.capitalize() + ".\n", encoding="utf-8")
-        audio, sr = sf.read(flac)
-        sf.write(root / "wav48" / vspk / f"{vid}.wav", audio, sr)
+        _write_at(root / "wav48" / vspk / f"{vid}.wav", flac, 48000)
         rows[vid] = (vspk, text.capitalize() + ".")
     for vspk in speakers.values():
         info.append(f"{vspk[1:]}  23  F    English    Southern England")
@@ -65,8 +71,7 @@ def make_vctk_style(tiny_corpus: Path, root: Path) -> Dict[str, Tuple[str, str]]
     (root / "txt" / first / f"{first}_999.txt").write_text("Please call Stella.\n")
     # A speaker with audio but no transcripts (VCTK's p315).
     (root / "wav48" / "p315").mkdir()
-    audio, sr = sf.read(next(tiny_utterances(tiny_corpus))[2])
-    sf.write(root / "wav48" / "p315" / "p315_001.wav", audio, sr)
+    _write_at(root / "wav48" / "p315" / "p315_001.wav", next(tiny_utterances(tiny_corpus))[2], 48000)
     return rows
 
 

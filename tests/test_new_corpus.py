@@ -143,7 +143,9 @@ def test_flat_corpus_layouts_reach_stage_4_with_only_their_recipe_files(layout, 
     assert aligned == tokens == set(rows)  # every utterance of the corpus, aligned and tokenized
     cuts = {c.supervisions[0].id: c for p in ("train", "dev", "test")
             for c in load_manifest(data / "aligned" / f"cuts_{p}.jsonl.gz")}
+    rate = {"ljspeech": 22050, "vctk": 48000, "clips": 16000}[layout]
     for uid, (speaker, text) in rows.items():
+        assert cuts[uid].sampling_rate == rate  # the corpus's own rate; stages 3-4 resample
         sup = cuts[uid].supervisions[0]
         assert [w.symbol for w in sup.alignment["word"]] == to_transcript(text).split()
         assert sup.speaker == (speaker or "LJ")
