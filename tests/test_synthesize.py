@@ -1,37 +1,14 @@
 """python -m valle.bin.synthesize end to end on random models: both prompt modes, batch mode, errors."""
-import json
-
 import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import make_random_recipe
 from valle.bin.synthesize import main
-from valle.codec.encodec import Codec, CodecInfo, new_model
-from valle.models.config import text_vocab_size
-from valle.models.config import ModelConfig
-from valle.models.valle import ARModel, NARModel
-from valle.models.io import save_model
-
-PHONES = ["<eps>", "SIL", "SPN", "h", "ə", "l", "oʊ", "w", "ɜː", "d", "k", "æ", "t"]
-
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
-    import torch
-    root = tmp_path_factory.mktemp("synth")
-    lang = root / "data" / "lang"
-    lang.mkdir(parents=True)
-    (lang / "lexicon.txt").write_text("!SIL SIL\n<UNK> SPN\nHELLO h ə l oʊ\nWORLD w ɜː l d\nCAT k æ t\nTELL t ə l\n")
-    (lang / "lang_info.json").write_text(json.dumps({"phone_set": "ipa", "g2p_languages": ["en-us"]}))
-    ids = {p: i for i, p in enumerate(PHONES)}
-    cfg = ModelConfig(d_model=32, num_heads=2, num_layers=1, ffn_dim=64, text_vocab_size=text_vocab_size(ids))
-    torch.manual_seed(0)
-    for kind, cls in (("ar", ARModel), ("nar", NARModel)):
-        save_model(root / "exp" / kind / "model.pt", kind, cfg, ids, cls(cfg).state_dict())
-    Codec(new_model(), CodecInfo(False, "random init (test)", 6.0, 8)).save(root / "data" / "tokens" / "codec.pt")
-    t = np.arange(int(3.5 * 44100)) / 44100
-    sf.write(root / "prompt.wav", np.stack([0.3 * np.sin(2 * np.pi * 200 * t)] * 2, axis=1), 44100)
-    return root
+    return make_random_recipe(tmp_path_factory.mktemp("synth"))
 
 
 def common(root):
