@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from system_packages import apt_install_reason
+
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "sinfo")
 
 
@@ -25,20 +27,8 @@ def _free_port() -> int:
 
 def install_reason() -> Optional[str]:
     """None when Slurm and munge are usable here (installing them with apt-get if needed), else why not."""
-    if all(shutil.which(d) or Path(f"/usr/sbin/{d}").exists() for d in DAEMONS):
-        return None
-    if os.geteuid() != 0:
-        return "Slurm is not installed and installing it needs root (apt-get install slurm-wlm munge)"
-    if not shutil.which("apt-get"):
-        return "Slurm is not installed and there is no apt-get to install it"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    r = subprocess.run(["apt-get", "install", "-y", "-q", "slurm-wlm", "munge"], capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        r = subprocess.run("apt-get update -q && apt-get install -y -q slurm-wlm munge", shell=True, capture_output=True,
-                           text=True, env=env)
-    if r.returncode != 0:
-        return f"apt-get install slurm-wlm munge failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}"
-    return None
+    return apt_install_reason("Slurm", ["slurm-wlm", "munge"], lambda: all(
+        shutil.which(d) or Path(f"/usr/sbin/{d}").exists() for d in DAEMONS))
 
 
 class SlurmCluster:
