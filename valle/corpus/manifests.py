@@ -141,9 +141,11 @@ def prepare_corpus(corpus: str, corpus_dir: Path, parts: Sequence[str], output_d
         raise CorpusError(f"no parts of {corpus} requested")
     if unknown_speaker not in UNKNOWN_SPEAKER:
         raise CorpusError(f"{corpus}_unknown_speaker={unknown_speaker!r}: expected one of {' '.join(UNKNOWN_SPEAKER)}")
-    if split is not None and set(parts) != set(split.parts):
-        raise CorpusError(f"{corpus}: the split rule makes the parts {' '.join(split.parts)}, but {corpus}_parts is "
-                          f"{' '.join(parts)!r}; set {corpus}_parts=\"{' '.join(split.parts)}\"")
+    if split is not None:
+        try:
+            split.check_parts(parts, corpus)  # before any audio is read
+        except SplitError as e:
+            raise CorpusError(str(e)) from e
     # A flat corpus is read as one part "", the whole folder, and divided afterwards.
     source_parts = [""] if split is not None else list(parts)
     files = []

@@ -48,6 +48,12 @@ class SplitRule:
         """The parts this rule makes, in PARTS order."""
         return tuple(p for p in PARTS if p == "train" or getattr(self, p))
 
+    def check_parts(self, parts: Sequence[str], corpus: str) -> None:
+        """SplitError unless ``parts`` (the conf's <corpus>_parts) are the parts this rule makes."""
+        if set(parts) != set(self.parts):
+            raise SplitError(f"{corpus}: the split rule makes the parts {' '.join(self.parts)}, but {corpus}_parts "
+                             f"is {' '.join(parts)!r}; set {corpus}_parts=\"{' '.join(self.parts)}\"")
+
 
 def parse_split(spec: str) -> Optional[SplitRule]:
     """``"test_speakers=2 dev_every=50"`` -> SplitRule; an empty spec -> None (the corpus has part folders)."""
@@ -144,9 +150,7 @@ def split_manifests(recordings, supervisions, rule: SplitRule, parts: Sequence[s
     (which must be the parts the rule makes). A recording goes where its first supervision's utterance goes."""
     from lhotse import RecordingSet, SupervisionSet
 
-    if set(parts) != set(rule.parts):
-        raise SplitError(f"{corpus}: the split rule makes the parts {' '.join(rule.parts)}, but the conf's "
-                         f"{corpus}_parts is {' '.join(parts)!r}; set {corpus}_parts=\"{' '.join(rule.parts)}\"")
+    rule.check_parts(parts, corpus)
     first: Dict[str, Tuple[str, Optional[str]]] = {}
     for sup in supervisions:
         first.setdefault(sup.recording_id, (sup.id, sup.speaker))

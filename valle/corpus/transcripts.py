@@ -16,6 +16,7 @@ A line is skipped when:
 
 Blank lines and a leading byte-order mark are dropped without a word: they hold no data.
 """
+import dataclasses
 import logging
 import os
 import re
@@ -160,7 +161,7 @@ def _check_file(path: Path, fmt: LineFormat, seen: Dict[str, str], kept_audio: S
         words = b" ".join(raw.split())
         changed = changed or raw != words + b"\n"
         raw = (stem.encode() + b" " + words) if words else stem.encode()
-        fmt = LineFormat(fmt.files, ("id",) + tuple(fmt.fields), None, fmt.id_pattern, fmt.audio, fmt.encoding)
+        fmt = dataclasses.replace(fmt, fields=("id",) + tuple(fmt.fields), separator=None, whole_file=False)
     pieces = raw.split(b"\n")
     for lineno, raw_line in enumerate(pieces, 1):
         raw_line = raw_line.rstrip(b"\r")

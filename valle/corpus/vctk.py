@@ -12,7 +12,7 @@ written (VCTK's sentences are plain prose; numbers are rare and stage 2 spells t
 """
 import logging
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 from valle.corpus.base import CorpusInfo
 from valle.corpus.transcripts import LineFormat
@@ -38,14 +38,6 @@ def _speaker_info(corpus_dir: Path) -> Dict[str, dict]:
     return info
 
 
-def _audio_of(txt: Path) -> Optional[Path]:
-    for pattern in AUDIO:
-        path = txt.parent / pattern.format(parent=txt.parent.name, id=txt.stem)
-        if path.is_file():
-            return path
-    return None
-
-
 def prepare_vctk(corpus_dir, output_dir=None):
     from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
@@ -53,8 +45,8 @@ def prepare_vctk(corpus_dir, output_dir=None):
     meta = _speaker_info(corpus_dir)
     recordings, supervisions = [], []
     for txt in sorted((corpus_dir / "txt").glob("*/*.txt")):
-        audio = _audio_of(txt)
-        if audio is None:  # stage 1 leaves such transcripts out before; this is for other callers
+        audio = TRANSCRIPTS[0].audio_path(txt, txt.stem)
+        if not audio.is_file():  # stage 1 leaves such transcripts out before; this is for other callers
             logging.warning(f"{txt}: no audio, utterance skipped")
             continue
         speaker, utt_id = txt.parent.name, txt.stem

@@ -120,7 +120,7 @@ def _currency(m: "re.Match", locale: str) -> str:
     return " and ".join(parts)
 
 
-def _time(m: "re.Match", locale: str) -> str:
+def _time(m: "re.Match") -> str:
     hours, minutes = int(m.group(1)), int(m.group(2))
     if minutes == 0:
         return f"{number_to_words(hours)} o'clock"
@@ -169,7 +169,7 @@ def normalize_spoken(text: str, locale: str = "en-us") -> str:
     text = text.replace("&", " and ")
     text = _CURRENCY_RE.sub(lambda m: _currency(m, locale), text)
     text = _PERCENT_RE.sub(lambda m: _decimal_or_int(m.group(1), locale) + " percent", text)
-    text = _TIME_RE.sub(lambda m: _time(m, locale), text)
+    text = _TIME_RE.sub(_time, text)  # clock times read alike in both locales
     text = _ORDINAL_RE.sub(lambda m: ordinal_to_words(int(m.group(1)), locale), text)
     text = _DECIMAL_RE.sub(lambda m: _decimal(m, locale), text)
     text = _NUMBER_RE.sub(lambda m: _plain_number(m, locale), text)
