@@ -21,7 +21,10 @@ speaker's cuts are contiguous in the manifest (LibriSpeech, LibriLight): CMVN is
 is chosen by a hash of the utterance id, and the pieces are joined in order.
 
 Layout: ``exp_dir/split<N>/{cuts_<part>.<JOB>.jsonl.gz, train_subset.tsv, feats/, ali/}``,
-``exp_dir/{gmm,dnn,decode,ali,inspect}/``, ``exp_dir/summary.json``.
+``exp_dir/{ali,inspect}/``, ``exp_dir/summary.json``; the models in ``model_dir/{gmm,dnn,decode,lang}/``
+(``model_dir`` is ``exp_dir`` in the recipe). ``model_dir/lang`` keeps the lang files the models were trained
+with (phones, words, lexicon), so that the models can align other data later (``python -m valle.bin.align``).
+With no training parts, the models are read from ``model_dir`` and nothing is trained.
 """
 import hashlib
 import heapq
@@ -29,9 +32,11 @@ import json
 import logging
 import time
 import functools
+import urllib.parse
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -48,19 +53,23 @@ from valle.align.pipeline import (QUALITY_HEADER, Quality, UtteranceAlignment, a
                                   phone_items, save_cmvn, utterance_samples, write_failures)
 from valle.align.textgrid import plot_alignment, write_textgrid
 from valle.data.split import combine_cuts, iter_cuts, split_cuts
-from valle.text.lang_dir import LangDir
+from valle.text.lang_dir import LangDir, read_phone_table
 from valle.text.lexicon import SIL
 from valle.utils.audio import load_mono
 from valle.utils.disk_index import DiskIndex
 from valle.utils.io import atomic_path, write_text_atomic
 
 STEPS = ("split", "features", "train", "align", "combine")
+# The lang files a trained model keeps beside it (model_dir/lang): what aligning new data with it needs.
+MODEL_LANG_FILES = ("phones.txt", "words.txt", "lexicon.txt", "lang_info.json", "silence_phones.txt",
+                    "nonsilence_phones.txt", "optional_silence.txt", "oov.txt")
 
 
 @dataclass
 class Parts:
     """The roles of a recipe's parts in stage 3."""
-    train: List[str]                                      # labeled, train the GMM and the DNN
+    train: List[str]                                      # labeled, train the GMM and the DNN (none: the
+                                                          # models exist already, in Stage3's model_dir)
     labeled: List[str] = field(default_factory=list)      # other labeled parts (dev, test): aligned only
     unlabeled: List[str] = field(default_factory=list)    # decoded with the phone bigram
 
@@ -74,14 +83,16 @@ class Parts:
 
 
 class Stage3:
-    """The steps of stage 3 over ``num_jobs`` pieces; paths and settings as in ``local/align.py``."""
+    """The steps of stage 3 over ``num_jobs`` pieces; paths and settings as in ``local/align.py``. ``model_dir``
+    (default ``exp_dir``): where the models are trained to, or read from when ``parts.train`` is empty."""
 
     def __init__(self, lang_dir: Path, manifest_dir: Path, exp_dir: Path, aligned_dir: Path, parts: Parts,
-                 num_jobs: int = 1, cfg: AlignConfig = AlignConfig()):
+                 num_jobs: int = 1, cfg: AlignConfig = AlignConfig(), model_dir: Optional[Path] = None):
         if num_jobs < 1:
             raise ValueError(f"--nj must be at least 1, got {num_jobs}")
         self.lang = LangDir(lang_dir)
         self.manifest_dir, self.exp_dir, self.aligned_dir = Path(manifest_dir), Path(exp_dir), Path(aligned_dir)
+        self.model_dir = Path(model_dir) if model_dir is not None else self.exp_dir
         self.parts, self.num_jobs, self.cfg = parts, num_jobs, cfg
         self.split_dir = self.exp_dir / f"split{num_jobs}"
 
@@ -148,8 +159,9 @@ class Stage3:
         order = {p: i for i, p in enumerate(self.parts.train)}
         rows = sorted(subset.chosen(), key=lambda r: (order[r[0]], r[1]))
         write_text_atomic(self.split_dir / "train_subset.tsv", "".join("\t".join(map(str, r)) + "\n" for r in rows))
-        logging.info("training subset: %d utterances (%.1f min) of %d in %s", len(rows),
-                     sum(r[3] for r in rows) / 60, subset.seen, " ".join(self.parts.train))
+        if self.parts.train:
+                logging.info("training subset: %d utterances (%.1f min) of %d in %s", len(rows),
+                         sum(r[3] for r in rows) / 60, subset.seen, " ".join(self.parts.train))
         write_text_atomic(marker, json.dumps({"seconds": time.time() - t0, "cuts": counts, "settings": settings,
                                               "subset": len(rows), "subset_of": subset.seen}) + "\n")
 
@@ -191,8 +203,8 @@ class Stage3:
                                 mf = F.mfcc(ua.samples)
                                 accs["mfcc"].add(ua.utt.speaker, mf)
                                 if ua.utt.id in subset:
-                                    h5.create_dataset(f"mfcc/{ua.utt.id}", data=mf)
-                                    h5.create_dataset(f"fbank/{ua.utt.id}", data=fb)
+                                    h5.create_dataset(f"mfcc/{_h5_name(ua.utt.id)}", data=mf)
+                                    h5.create_dataset(f"fbank/{_h5_name(ua.utt.id)}", data=fb)
             save_cmvn(out / f"cmvn_{part}.{job}.npz", accs)
         secs = time.time() - t0
         logging.info("features of piece %d: %d utterances, %.1f min of audio in %.1f s (%.0fx real time)", job,
@@ -213,8 +225,8 @@ class Stage3:
             for j in self.jobs():
                 with h5py.File(self.split_dir / "feats" / f"subset_{part}.{j}.h5", "r") as h5:
                     if kind in h5:
-                        for uid in h5[kind]:
-                            found[uid] = h5[kind][uid][()]
+                        for name in h5[kind]:
+                            found[urllib.parse.unquote(name)] = h5[kind][name][()]
         out = {}
         for part, uid, spk, _, _ in rows:
             if uid in found:  # not found: its audio could not be read
@@ -229,21 +241,53 @@ class Stage3:
     @functools.cached_property
     def asr(self) -> HybridAsr:
         """The models under exp_dir, each read on first use (after the step that trains it)."""
-        return HybridAsr(self.lang, self.exp_dir, self.cfg, self.engine)
+        return HybridAsr(self.lang, self.model_dir, self.cfg, self.engine)
 
     def train(self) -> None:
         """GMM, then DNN, then (with unlabeled parts) the phone bigram; each resumes from its marker. The
-        subset's fbank features are read once for the last two."""
+        subset's fbank features are read once for the last two. Without training parts: checks that
+        ``model_dir`` holds trained models for this phone set."""
+        if not self.parts.train:
+            self._check_models()
+            return
+        self.store_lang()
         self.train_gmm()
         steps = [(self.train_dnn, "dnn")] + ([(self.estimate_bigram, "decode")] if self.parts.unlabeled else [])
-        steps = [step for step, name in steps if not (self.exp_dir / name / ".done").is_file()]
+        steps = [step for step, name in steps if not (self.model_dir / name / ".done").is_file()]
         if steps:
             fbank = self._subset_features("fbank")
             for step in steps:
                 step(fbank)
 
+    def store_lang(self) -> None:
+        """The lang files the models are trained with, copied to ``model_dir/lang`` (once; a model dir trained
+        on another phone table is an error, not overwritten)."""
+        out = self.model_dir / "lang"
+        if (out / ".done").is_file():
+            self._check_models(need_trained=False)
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        for name in MODEL_LANG_FILES:
+            if (self.lang.path / name).is_file():
+                with atomic_path(out / name) as tmp:
+                    shutil.copyfile(self.lang.path / name, tmp)
+        write_text_atomic(out / ".done", json.dumps({"from": str(self.lang.path)}) + "\n")
+
+    def _check_models(self, need_trained: bool = True) -> None:
+        """ValueError unless the models under ``model_dir`` exist (``need_trained``) and were trained on this
+        lang's phone table (checked when the model keeps its lang: models of stage 3 made since it does)."""
+        if need_trained:
+            for m in ("gmm", "dnn") + (("decode",) if self.parts.unlabeled else ()):
+                if not (self.model_dir / m / ".done").is_file():
+                    raise ValueError(f"no trained {m} model under {self.model_dir} (expected {m}/.done): train "
+                                     f"one first (stage 3 of the recipe, or valle.bin.align --train)")
+        phones = self.model_dir / "lang" / "phones.txt"
+        if phones.is_file() and read_phone_table(phones) != self.lang.phones:
+            raise ValueError(f"the models under {self.model_dir} were trained with another phone table "
+                             f"({phones}) than {self.lang.path / 'phones.txt'}")
+
     def train_gmm(self) -> None:
-        out = self.exp_dir / "gmm"
+        out = self.model_dir / "gmm"
         if (out / ".done").is_file():
             return
         t0 = time.time()
@@ -271,7 +315,7 @@ class Stage3:
     def train_dnn(self, fb: Dict[str, torch.Tensor]) -> None:
         """The DNN learns the GMM's HMM-state (pdf) alignments: one label per 30 ms output frame.
         ``fb``: the subset's normalized fbank."""
-        out = self.exp_dir / "dnn"
+        out = self.model_dir / "dnn"
         t0 = time.time()
         gmm_hmm, _, ckpt = self.asr.gmm_system()
         items = {}
@@ -290,7 +334,7 @@ class Stage3:
     def estimate_bigram(self, fb: Dict[str, torch.Tensor]) -> None:
         """Phone bigram of the unlabeled parts' decoding, from the DNN-HMM alignments of the training subset
         (``fb``: its normalized fbank, consumed)."""
-        out = self.exp_dir / "decode"
+        out = self.model_dir / "decode"
         t0 = time.time()
         asr = self.asr
         seqs = []
@@ -320,13 +364,16 @@ class Stage3:
         if marker.is_file():
             return json.loads(marker.read_text())
         self._require(self.split_dir / "feats" / f"{job}.done", f"features (job {job})")
-        for m in ("gmm", "dnn") + (("decode",) if self.parts.unlabeled else ()):
-            self._require(self.exp_dir / m / ".done", "train")
+        if self.parts.train:
+            for m in ("gmm", "dnn") + (("decode",) if self.parts.unlabeled else ()):
+                self._require(self.model_dir / m / ".done", "train")
+        else:
+            self._check_models()
         t0 = time.time()
         asr = self.asr
         hclg = None
         if self.parts.unlabeled:
-            with np.load(self.exp_dir / "decode" / "phone_bigram.npz", allow_pickle=False) as z:
+            with np.load(self.model_dir / "decode" / "phone_bigram.npz", allow_pickle=False) as z:
                 hclg = asr.phone_bigram_hclg(PhoneBigram(z["costs"], [int(i) for i in z["order"]]))
         counts = {}
         for part, labeled in self.parts.all():
@@ -471,8 +518,8 @@ class Stage3:
             return json.loads(path.read_text()).get("seconds", 0.0) if path.is_file() else 0.0
         return {"split_s": read(self.split_dir / ".done"),
                 "features_s": sum(read(self.split_dir / "feats" / f"{j}.done") for j in self.jobs()),
-                "gmm_s": read(self.exp_dir / "gmm" / ".done"), "dnn_s": read(self.exp_dir / "dnn" / ".done"),
-                "bigram_s": read(self.exp_dir / "decode" / ".done"),
+                "gmm_s": read(self.model_dir / "gmm" / ".done"), "dnn_s": read(self.model_dir / "dnn" / ".done"),
+                "bigram_s": read(self.model_dir / "decode" / ".done"),
                 "align_s": sum(r["seconds"] for r in align_results)}
 
     # ------------------------------------------------------------------------------------- all
@@ -535,6 +582,11 @@ class SubsetChooser:
 
     def chosen(self) -> List[tuple]:
         return [row for _, row in self.heap]
+
+
+def _h5_name(utt_id: str) -> str:
+    """An utterance id as one HDF5 name: '/' would make groups (ids of folder-named utterances have it)."""
+    return urllib.parse.quote(utt_id, safe="")
 
 
 def _first(it: Iterator, n: int) -> list:

@@ -13,14 +13,16 @@ import collections
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 from valle.text.config import LangConfig
+from valle.text.lang_dir import LangDir
 from valle.text.lexicon import SIL, SIL_WORD, SPN, UNK_WORD, _cmudict, build_lexicon, word_key
 from valle.text.normalize import to_transcript
-from valle.utils.io import write_text_atomic
+from valle.utils.io import atomic_path, write_text_atomic
 
 PUA_START = 0xE000  # phones become single Unicode private-use characters for sentencepiece
 
@@ -144,3 +146,54 @@ def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, cfg: La
     }
     write_text_atomic(lang_dir / "lang_info.json", json.dumps(info, indent=1, ensure_ascii=False) + "\n")
     return info
+
+
+def extend_lang(base_dir: Path, transcripts: Dict[str, Dict[str, str]], lang_dir: Path) -> dict:
+    """A lang directory for aligning new transcripts with models trained on ``base_dir``'s lang: the same phone
+    table (the models' outputs are its phones), the base lexicon plus pronunciations of the new words.
+
+    Transcripts ``{part: {id: raw text}}`` are normalized with the base's text locale. A new word gets CMUdict's
+    or the G2P's pronunciations as stage 2 would (the base's phone set and G2P languages), keeping only those
+    whose phones are all in the phone table; a word left with none is spoken noise (SPN, as Kaldi's <UNK>), so its
+    utterance still aligns. Writes text/<part>.txt, phones.txt (copied), lexicon.txt, words.txt (the base's ids
+    kept, new words after them), lang_info.json (the base's, with the new words' sources). Returns
+    {"new_words": {word: source}} with source cmudict | g2p:<lang> | unk | outside-phone-set."""
+    base = LangDir(base_dir)
+    lang_dir = Path(lang_dir)
+    info = dict(base.info)
+    (lang_dir / "text").mkdir(parents=True, exist_ok=True)
+    words = collections.Counter()
+    for part, texts in transcripts.items():
+        norm, empty_ids = normalize_transcripts(texts.items(), info.get("text_locale", "en-us"))
+        for text in norm.values():
+            words.update(text.split())
+        write_text_atomic(lang_dir / "text" / f"{part}.txt", "".join(f"{k} {v}\n" for k, v in sorted(norm.items())))
+        if empty_ids:
+            logging.warning("%s: %d transcripts are empty after normalization and will not be aligned: %s",
+                            part, len(empty_ids), " ".join(empty_ids[:5]))
+    lexicon = {w: list(p) for w, p in base.lexicon.items()}
+    new = sorted(w for w in words if w not in lexicon)
+    sources = {}
+    if new:
+        lex = build_lexicon(new, info["phone_set"], info["g2p_languages"])
+        phones = set(base.phones)
+        for w in new:
+            prons = [p for p in lex.prons[w] if all(ph in phones for ph in p)]
+            sources[w] = lex.source[w] if prons else "outside-phone-set"
+            lexicon[w] = prons or [(SPN,)]
+        outside = [w for w, s in sources.items() if s in ("unk", "outside-phone-set")]
+        if outside:
+            logging.warning("%d new words have no pronunciation in the model's phones and align as spoken noise "
+                            "(%s): %s", len(outside), SPN, " ".join(outside[:10]))
+    with atomic_path(lang_dir / "phones.txt") as tmp:
+        shutil.copyfile(base.path / "phones.txt", tmp)
+    write_text_atomic(lang_dir / "lexicon.txt", "".join(
+        f"{w} {' '.join(pron)}\n" for w in sorted(lexicon) for pron in lexicon[w]))
+    ids = dict(base.words)
+    for w in new:
+        ids[w] = max(ids.values()) + 1
+    write_text_atomic(lang_dir / "words.txt", "".join(f"{w} {i}\n" for w, i in sorted(ids.items(), key=lambda x: x[1])))
+    info["extended_from"] = str(base.path)
+    info["new_words"] = dict(collections.Counter(sources.values()))
+    write_text_atomic(lang_dir / "lang_info.json", json.dumps(info, indent=1, ensure_ascii=False) + "\n")
+    return {"new_words": sources}

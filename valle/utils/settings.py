@@ -120,11 +120,18 @@ def format_value(value: Any) -> str:
 
 
 # -------------------------------------------------------------------------------- command line
-def add_settings(parser: argparse.ArgumentParser, cls: Type, prefix: str = "", title: Optional[str] = None) -> None:
-    """One option per setting of ``cls``, default and help from the field."""
+def add_settings(parser: argparse.ArgumentParser, cls: Type, prefix: str = "", title: Optional[str] = None,
+                 exclude: Sequence[str] = ()) -> None:
+    """One option per setting of ``cls``, default and help from the field; settings named in ``exclude`` (flat
+    names) get no option and keep their defaults (a command that has no use for them)."""
     group = parser.add_argument_group(title or f"settings ({cls.__name__}; a recipe conf sets them by these names "
                                       "with underscores)")
+    unknown = set(exclude) - {s.name for s in settings_of(cls, prefix)}
+    if unknown:
+        raise ValueError(f"exclude names no setting of {cls.__name__}: {sorted(unknown)}")
     for s in settings_of(cls, prefix):
+        if s.name in exclude:
+            continue
         kw: Dict[str, Any] = {"default": s.default, "dest": s.name, "help": f"{s.help} [{format_value(s.default)}]"}
         if _is_sequence(s.type):
             kw.update(nargs="*", type=_scalar_parser(_item_type(s.type)))
@@ -138,8 +145,10 @@ def add_settings(parser: argparse.ArgumentParser, cls: Type, prefix: str = "", t
 
 
 def from_args(cls: Type, args: argparse.Namespace, prefix: str = "", **fields):
-    """``cls`` built from the options :func:`add_settings` added (plus ``fields`` that are not settings)."""
-    return build(cls, {s.name: getattr(args, s.name) for s in settings_of(cls, prefix)}, prefix, **fields)
+    """``cls`` built from the options :func:`add_settings` added (plus ``fields`` that are not settings); excluded
+    settings keep their defaults."""
+    return build(cls, {s.name: getattr(args, s.name) for s in settings_of(cls, prefix) if hasattr(args, s.name)},
+                 prefix, **fields)
 
 
 def build(cls: Type, values: Dict[str, Any], prefix: str = "", **fields):
