@@ -151,7 +151,7 @@ def test_the_page_in_a_real_browser(recipe, tmp_path):
             driver.quit()
         server.send_signal(signal.SIGINT)  # Gradio's own shutdown; the demo then removes its folder
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=90)  # a loaded machine: Gradio's shutdown joins its threads
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import REPO, run_recipe
 from slurm_cluster import SlurmCluster, install_reason
+from valle.align.stage import Parts, Stage3
 
 RUN_PL = str(REPO / "utils" / "run.pl")
 SLURM_PL = str(REPO / "utils" / "slurm.pl")
@@ -104,12 +106,16 @@ def copy_stages_1_2(src: Path, dst: Path) -> None:
 
 @pytest.mark.e2e
 def test_stages_3_4_on_slurm_equal_run_pl_with_other_nj(slurm, aligned_recipe, tmp_path):
-    """Stage 3 by slurm.pl --nj 3 equals the fixture's run.pl --nj 1; so does stage 4."""
+    """Stage 3 by slurm.pl --nj 3 equals the fixture's run.pl --nj 1; so does stage 4. The fixture's trained
+    models are reused (their train step resumes to a no-op): that training does not depend on --nj is
+    test_stage23's (--nj 2 trains); here the train step's inputs are checked to be the same under --nj 3."""
     ref, common = aligned_recipe[0], aligned_recipe[1]
     conf = common[common.index("--conf") + 1]
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
     for d in (on_slurm, local):
         copy_stages_1_2(ref, d)
+    for m in ("gmm", "dnn", "decode", "lang"):
+        shutil.copytree(ref / "exp" / "align" / m, on_slurm / "exp" / "align" / m)
     run_recipe("--stage", 3, "--stop-stage", 4, "--conf", conf, "--data-dir", on_slurm / "data", "--exp-dir",
                on_slurm / "exp", "--nj", 3, "--cmd", f"{SLURM_PL} --mem 1G --time 0:30:00", env=slurm.env)
     log = on_slurm / "exp" / "log"
@@ -120,6 +126,15 @@ def test_stages_3_4_on_slurm_equal_run_pl_with_other_nj(slurm, aligned_recipe, t
             aligned_lines(ref / "data" / "aligned" / f"cuts_{part}.jsonl.gz"), part
         assert (on_slurm / "exp" / "align" / "ali" / f"failed_{part}.tsv").read_text() == \
             (ref / "exp" / "align" / "ali" / f"failed_{part}.tsv").read_text()
+
+    # What the train step reads: the same subset, features and per-speaker CMVN under --nj 3 as under --nj 1.
+    stages = [Stage3(d / "data" / "lang", d / "data" / "manifests", d / "exp" / "align", d / "data" / "aligned",
+                     Parts(["train-clean-100"], ["dev-clean", "test-clean"], ["small", "medium", "large"]), nj)
+              for d, nj in ((on_slurm, 3), (ref, 1))]
+    assert stages[0].subset_rows() == stages[1].subset_rows()
+    for kind in ("mfcc", "fbank"):
+        a, b = (st._subset_features(kind) for st in stages)
+        assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a), kind
 
     # Stage 4 here with one job, the same codec (reused, not refitted), against Slurm's three.
     (local / "data" / "tokens").mkdir(parents=True)

@@ -106,6 +106,9 @@ def align_folder(corpus_dir: Path, output_dir: Path, model_dir: Optional[Path] =
     model to align with, or with ``train`` where the new one is written (default ``output_dir/model``)."""
     t_start = time.time()
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
+    if output_dir.resolve().is_relative_to(corpus_dir.resolve()):
+        # Its transcripts-like files (the model's lang, the work dir) would be read as corpus files next time.
+        raise AlignToolError(f"the output folder {output_dir} is inside the corpus folder {corpus_dir}: put it elsewhere")
     if train:
         model_dir = Path(model_dir) if model_dir is not None else output_dir / "model"
         if (model_dir / "dnn" / ".done").is_file():

@@ -56,6 +56,8 @@ def get_args(argv=None):
     args = p.parse_args(argv)
     if args.nj < 1:
         p.error("--nj must be at least 1")
+    if args.output_dir.resolve().is_relative_to(args.corpus_dir.resolve()):
+        p.error("OUTPUT_DIR must not be inside CORPUS_DIR (its files would be read as the corpus's next time)")
     if not args.train and args.model is None:
         p.error("give a trained model (--model exp/<recipe>/align) or --train")
     return args

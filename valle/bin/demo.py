@@ -182,6 +182,7 @@ def main(argv=None) -> int:
         demo.launch(server_name=args.host, server_port=args.port, max_file_size=args.max_upload,
                     allowed_paths=[str(tmp / "outputs")], show_error=False, quiet=True, footer_links=[])
     finally:
+        logging.info(f"demo stopped; removing {tmp}")
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

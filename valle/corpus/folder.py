@@ -119,7 +119,7 @@ def iter_mfa(corpus_dir: Path) -> Iterator[Union[FolderUtterance, Problem]]:
     audio_stems = {a.with_suffix("") for a in used_transcripts.values()}
     for suffix in TRANSCRIPT_SUFFIXES:
         for t in sorted(corpus_dir.rglob(f"*{suffix}")):
-            if t.is_file() and t.with_suffix("") not in audio_stems and t.name != "README.txt":
+            if t.is_file() and t.with_suffix("") not in audio_stems:
                 yield Problem(str(t), "no audio file of the same name beside it")
 
 
