@@ -149,9 +149,9 @@ def test_the_page_in_a_real_browser(recipe, tmp_path):
     finally:
         if driver is not None:
             driver.quit()
-        server.send_signal(signal.SIGINT)  # Gradio's own shutdown; the demo then removes its folder
+        server.send_signal(signal.SIGTERM)  # the demo closes Gradio, then removes its folder
         try:
-            server.wait(timeout=90)  # a loaded machine: Gradio's shutdown joins its threads
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()

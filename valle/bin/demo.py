@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -160,9 +161,17 @@ def get_args(argv=None):
     return p.parse_args(argv)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = get_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # kill <pid> (SIGTERM) stops it as Ctrl-C does: Gradio closes, then its folder is removed. (SIGINT alone is not
+    # enough for a demo started in the background: shells start background jobs with SIGINT ignored, and Python
+    # then never raises KeyboardInterrupt.)
+    signal.signal(signal.SIGTERM, _interrupt)
     tmp = Path(tempfile.mkdtemp(prefix="valle_demo_"))
     # Gradio keeps uploads under GRADIO_TEMP_DIR: ours, removed on exit, so nothing lands elsewhere.
     os.environ["GRADIO_TEMP_DIR"] = str(tmp / "uploads")
