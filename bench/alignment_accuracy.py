@@ -4,10 +4,12 @@
 For the held-out labeled parts (dev + test speakers): the monophone GMM-HMM (10 ms), the DNN-HMM at 10 ms
 (network run at every input phase, GMM graphs) and the DNN-HMM at 30 ms (the paper's frame shift):
 median / mean phone- and word-boundary error, % within 20 and 50 ms, and alignment speed (x real time).
-For the unlabeled parts: phone error rate of the phone-bigram decoding against the true phones.
+For the unlabeled parts, side by side: the phone-bigram decoding and the word decoding (HCLG with the lexicon
+and a word n-gram of the training transcripts, stage 3's default): phone error rate against the true phones, word
+error rate (word decoding), speed, and the graph's size and build time.
 
 Needs stage 3 to have run:  ./run.sh --stop-stage 3   (then)   python bench/alignment_accuracy.py
-Last line: dnn_median_phone_boundary_error_ms=<x>
+Last lines: dnn_median_phone_boundary_error_ms=<x>, unlabeled_word_decode_per=<x>
 """
 import argparse
 import collections
@@ -28,8 +30,8 @@ from valle.align.phone_lm import estimate_bigram  # noqa: E402
 from valle.align.pipeline import force_align, iter_utterance_audio, normalized, phone_items, words_from_phones  # noqa: E402
 from valle.data.split import iter_cuts  # noqa: E402
 from valle.text.lang_dir import LangDir  # noqa: E402
-from valle.eval.alignment import (load_ground_truth, phone_boundary_errors, phone_error_rate,  # noqa: E402
-                                  summarize, word_boundary_errors)
+from valle.eval.alignment import (edit_alignment, load_ground_truth, phone_boundary_errors,  # noqa: E402
+                                  phone_error_rate, summarize, word_boundary_errors)
 from valle.text.lexicon import ipa_to_arpabet  # noqa: E402
 
 
@@ -153,6 +155,66 @@ def unlabeled_per(al: PartAligner, gt: dict, train_part: str, parts, mapper) -> 
     return {**phone_error_rate(pairs), "files": len(pairs), "x_real_time": audio / max(secs, 1e-9)}
 
 
+def lexicon_floor_per(al: PartAligner, gt: dict, cut_ids, mapper) -> dict:
+    """The PER of the true words spoken with the lexicon's pronunciation closest to what espeak-ng said (each word
+    its best variant): what decoding through the lexicon cannot go below, whatever its acoustic model."""
+    import itertools
+
+    errors = total = 0
+    for cut_id in cut_ids:
+        row = gt[cut_id]
+        said = collections.defaultdict(list)
+        for p, _, _, wi in row["phones"]:
+            if p != "sil" and wi >= 0:
+                said[wi] += mapper(p).split()
+        for wi, (word, _, _) in enumerate(row["words"]):
+            ref = said.get(wi, [])
+            variants = [al.lang.lexicon.get(w, [()]) for w in word.split()]
+            errors += min(edit_alignment(ref, [p for pron in combo for p in pron])[1]
+                          for combo in itertools.product(*variants))
+            total += len(ref)
+    return {"per": 100.0 * errors / max(total, 1), "errors": errors, "ref_phones": total}
+
+
+def unlabeled_word_decode(al: PartAligner, gt: dict, train_part: str, parts, mapper, lm_order: int,
+                          lm_method: str) -> dict:
+    """PER and WER of the unlabeled parts decoded with words, as stage 3 does (DNN-HMM at 10 ms, HCLG of a word
+    n-gram of the training transcripts)."""
+    from valle.align.word_graph import words_of
+    from valle.text.ngram import estimate_ngram
+    from valle.text.normalize import to_transcript
+
+    asr = al.asr[10]
+    t0 = time.time()
+    lm = estimate_ngram([t.split() for t in al.lang.text(train_part).values()], lm_order, lm_method)
+    hclg = asr.word_hclg(lm)
+    graph_s = time.time() - t0
+    hmm, s, _ = asr.dnn_system(10)
+    id2word = {i: w for w, i in al.lang.words.items()}
+    pairs, word_pairs, audio, secs = [], [], 0.0, 0.0
+    for part in parts:
+        utts, cut_ids, feats = al.part(part, False)
+        hyp, hyp_words = collections.defaultdict(list), collections.defaultdict(list)
+        for u in sorted(utts, key=lambda u: (u.cut_id, u.start)):
+            audio += u.duration
+            t1 = time.time()
+            res, _ = asr.decode_path(hclg, feats["fbank"][u.id], u.id, asr.cfg.word_decode_beam)
+            secs += time.time() - t1
+            if res.tids is not None:
+                hyp[u.cut_id] += [p for p, _, _ in phone_items(hmm, res.tids, s, u.duration) if p not in ("SIL", "SPN")]
+                hyp_words[u.cut_id] += words_of(res.words, id2word)
+        for cut_id in cut_ids:
+            ref = [q for p, *_ in gt[cut_id]["phones"] if p != "sil" for q in mapper(p).split()]
+            pairs.append((ref, hyp.get(cut_id, [])))
+            word_pairs.append((to_transcript(gt[cut_id]["text"]).split(), hyp_words.get(cut_id, [])))
+    wer = phone_error_rate(word_pairs)
+    floor = lexicon_floor_per(al, gt, [c for part in parts for c in al.part(part, False)[1]], mapper)
+    return {**phone_error_rate(pairs), "wer": wer["per"], "floor_per": floor["per"], "word_errors": wer["errors"], "ref_words": wer["ref_phones"],
+            "files": len(pairs), "x_real_time": audio / max(secs, 1e-9), "graph_s": graph_s,
+            "graph_states": hclg.num_states, "graph_arcs": sum(hclg.num_arcs(st) for st in range(hclg.num_states)),
+            "ngrams": [len(p) for p in lm.probs[1:]]}
+
+
 def main():
     args = get_args()
     logging.basicConfig(level=logging.WARNING)
@@ -174,6 +236,9 @@ def main():
         "DNN-HMM (30 ms, paper)": score(al, gt, parts, lambda a, p: dnn_alignments(a, p, 30), mapper),
     }
     per = unlabeled_per(al, gt, "train-clean-100", args.unlabeled_parts.split(), mapper)
+    cfg = AlignConfig()
+    word = unlabeled_word_decode(al, gt, "train-clean-100", args.unlabeled_parts.split(), mapper, cfg.lm_order,
+                                 cfg.lm_method)
     train = {k: json.loads((args.exp_dir / k / ".done").read_text()) for k in ("gmm", "dnn")}
     print(f"engine={al.engine.name} phone_set={al.lang.info['phone_set']} held-out parts: {' '.join(parts)}")
     hdr = f"{'system':30} {'utts':>5} {'ph med':>7} {'ph mean':>7} {'ph<20':>6} {'ph<50':>6} {'wd med':>7} {'wd mean':>7} {'wd<20':>6} {'wd<50':>6} {'xRT':>6}"
@@ -185,10 +250,18 @@ def main():
               f"{w.get('within_20ms', float('nan')):6.1f} {w.get('within_50ms', float('nan')):6.1f} {r['x_real_time']:6.0f}")
     print(f"unlabeled decoding (DNN-HMM 10 ms + phone bigram): PER {per['per']:.1f}% "
           f"({per['errors']}/{per['ref_phones']} phones, {per['files']} files), {per['x_real_time']:.0f}x real time")
+    print(f"unlabeled decoding (DNN-HMM 10 ms + words, {cfg.lm_order}-gram {cfg.lm_method} of train-clean-100): "
+          f"PER {word['per']:.2f}% ({word['errors']}/{word['ref_phones']} phones), WER {word['wer']:.2f}% "
+          f"({word['word_errors']}/{word['ref_words']} words), {word['x_real_time']:.0f}x real time; LM n-grams "
+          f"{word['ngrams']}, HCLG {word['graph_states']} states / {word['graph_arcs']} arcs built in "
+          f"{word['graph_s']:.1f} s")
+    print(f"  (the lexicon's floor: the true words, each with its variant closest to what espeak-ng said, have PER "
+          f"{word['floor_per']:.2f}% against the spoken phones)")
     audio_min = train["gmm"]["audio_seconds"] / 60
     print(f"training on {audio_min:.1f} min: GMM {train['gmm']['seconds']:.0f} s "
           f"({train['gmm']['audio_seconds'] / train['gmm']['seconds']:.0f}x real time), DNN {train['dnn']['seconds']:.0f} s")
     print(f"dnn_median_phone_boundary_error_ms={rows['DNN-HMM (10 ms, GMM graphs)']['phone']['median_ms']:.1f}")
+    print(f"unlabeled_word_decode_per={word['per']:.2f}")
 
 
 if __name__ == "__main__":

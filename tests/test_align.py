@@ -241,6 +241,13 @@ def test_flagging_speechless_and_outlier_utterances():
     assert set(flags(rows, 0.03, 0.0)) == {"silent"}  # 0 turns the outlier check off
     assert set(flags(rows, 0.03, 5.0, 0.6)) == {"silent"}  # -0.6 is 5 SDs but not 0.6 below the median
     assert set(flags(rows[-5:], 0.03, 5.0)) == {"silent"}  # too few utterances for the statistics
+    # Word decodes carry their graph cost per word: above the limit (noise decoded as a word or two) is flagged.
+    noise = Quality("noise", 3.0, 4, 1.0, -0.19, 24.4)
+    assert Quality.from_line(noise.to_line()) == noise
+    words = rows[:40] + [noise, Quality("speech", 3.0, 30, 2.5, -0.08, 6.7)]
+    flagged = flags(words, 0.03, 5.0, 0.2, 20, 15.0)
+    assert set(flagged) == {"noise"} and flagged["noise"].startswith("decode not confident: graph cost 24.4")
+    assert not flags(words, 0.03, 5.0, 0.2, 20, 0.0)  # 0 turns it off
 
 
 def test_dropping_flagged_supervisions_keeps_their_span_as_unaligned():

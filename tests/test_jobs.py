@@ -114,7 +114,7 @@ def test_stages_3_4_on_slurm_equal_run_pl_with_other_nj(slurm, aligned_recipe, t
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
     for d in (on_slurm, local):
         copy_stages_1_2(ref, d)
-    for m in ("gmm", "dnn", "decode", "lang"):
+    for m in ("gmm", "dnn", "decode_word", "lang"):
         shutil.copytree(ref / "exp" / "align" / m, on_slurm / "exp" / "align" / m)
     run_recipe("--stage", 3, "--stop-stage", 4, "--conf", conf, "--data-dir", on_slurm / "data", "--exp-dir",
                on_slurm / "exp", "--nj", 3, "--cmd", f"{SLURM_PL} --mem 1G --time 0:30:00", env=slurm.env)

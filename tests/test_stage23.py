@@ -41,7 +41,10 @@ def test_aligned_cuts_carry_word_phone_and_tts_alignments(aligned_recipe):
                 assert all(a.symbol != b.symbol for a, b in zip(tts, tts[1:]))
                 assert sum(a.duration for a in tts) == pytest.approx(sum(a.duration for a in phones), abs=2e-3)
                 if part in ("small", "medium", "large"):
-                    assert "word" not in sup.alignment
+                    # Word decoding: the recognized words with their times, and how confident the decode was.
+                    decode = sup.custom["decode"]
+                    assert [w.symbol for w in sup.alignment.get("word", [])] == decode["text"].split()
+                    assert decode["acoustic_score"] <= 0 and decode["graph_cost_per_word"] > 0
                 else:
                     assert " ".join(w.symbol for w in sup.alignment["word"]) == texts[sup.id]
                 assert sup.id not in (bad_dev, bad_test)

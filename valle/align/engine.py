@@ -23,6 +23,7 @@ class PathResult:
     words: List[int]               # output labels on the best path
     retried: bool = False
     reason: str = ""               # why it failed, when it did
+    score: Optional[float] = None  # decoding: the path's total log-likelihood (acoustic - graph cost)
 
 
 def fst_arcs(fst) -> Tuple[np.ndarray, np.ndarray, int]:
@@ -95,12 +96,12 @@ class KaldiEngine(AlignEngine):
             self._decoders = {key: (khg.LatticeFasterDecoder(graph, cfg), graph)}  # keep graph alive
         decoder = self._decoders[key][0]
         decodable = khg.DecodableCtc(np.ascontiguousarray(loglikes, dtype=np.float32))
-        ok, tids, words, _ = khg.decode_utterance_lattice_faster(decoder=decoder, decodable=decodable,
+        ok, tids, words, likelihood = khg.decode_utterance_lattice_faster(decoder=decoder, decodable=decodable,
                                                                   trans_model=trans_model, utt=utt,
                                                                   allow_partial=True)
         if not ok or len(tids) != len(loglikes):
             return PathResult(None, [], reason="decoding failed")
-        return PathResult(list(tids), list(words))
+        return PathResult(list(tids), list(words), score=float(likelihood))
 
 
 class K2Engine(AlignEngine):
@@ -148,6 +149,7 @@ class K2Engine(AlignEngine):
             lattice = k2.intersect_dense_pruned(graphs, dense, search_beam=search_beam, output_beam=output_beam,
                                                 min_active_states=30, max_active_states=max_active)
         best = k2.shortest_path(lattice, use_double_scores=True)
+        self.last_score = float(best.get_tot_scores(use_double_scores=True, log_semiring=False)[0])
         labels = best.labels.tolist()
         if not labels:
             return None, []
@@ -170,7 +172,7 @@ class K2Engine(AlignEngine):
         tids, words = self._best_path(graph, loglikes, beam, 6.0, max_active)
         if tids is None or len(tids) != len(loglikes):
             return PathResult(None, [], reason="decoding failed")
-        return PathResult(tids, words)
+        return PathResult(tids, words, score=self.last_score)
 
 
 def k2_available() -> Tuple[bool, str]:

@@ -9,11 +9,12 @@ import torch
 
 from valle.align.config import AlignConfig
 from valle.align.dnn import load_dnn, scaled_loglikes
-from valle.align.engine import AlignEngine
+from valle.align.engine import AlignEngine, PathResult
 from valle.align.gmm import DiagGmmSet
 from valle.align.hmm import HmmSystem
 from valle.align.phone_lm import PhoneBigram
 from valle.text.lang_dir import LangDir
+from valle.text.ngram import NgramLM
 from valle.utils.io import load_torch_file
 
 
@@ -124,14 +125,27 @@ class HybridAsr:
                 results[u.id] = tids
         return DecodeResult(hmm, s, results, failures)
 
-    def decode_one(self, hclg, fbank: torch.Tensor, utt: str = "") -> Tuple[Optional[List[int]], str]:
-        """(transition ids of the best path, '') of one utterance's normalized fbank, or (None, why not)."""
+    def word_hclg(self, lm: NgramLM):
+        """The word-decoding graph (lexicon + word n-gram) for the DNN-HMM at the configured frame shift."""
+        from valle.align.word_graph import word_hclg
+
+        hmm, s, _ = self.dnn_system(self.cfg.dnn_frame_shift_ms)
+        return word_hclg(hmm, lm, self_loop_scale=self.self_loop_scale(s))
+
+    def decode_path(self, hclg, fbank: torch.Tensor, utt: str = "", beam: Optional[float] = None
+                    ) -> Tuple[PathResult, Optional[np.ndarray]]:
+        """The best path through ``hclg`` (transition ids, output labels) of one utterance's normalized fbank,
+        and the scaled log-likelihoods it was found in (None without frames). ``beam``: default decode_beam."""
         hmm, s, loglikes = self.dnn_system(self.cfg.dnn_frame_shift_ms)
         scale = self.cfg.decode_acoustic_scale * (1.0 if s > 1 else self.cfg.dnn_acoustic_scale_10ms)
         ll = loglikes(fbank, scale)
         if len(ll) == 0:
-            return None, "no frames"
-        res = self.engine.decode(hclg, ll, hmm.tm, self.cfg.decode_beam, utt=utt)
+            return PathResult(None, [], reason="no frames"), None
+        return self.engine.decode(hclg, ll, hmm.tm, beam or self.cfg.decode_beam, utt=utt), ll
+
+    def decode_one(self, hclg, fbank: torch.Tensor, utt: str = "") -> Tuple[Optional[List[int]], str]:
+        """(transition ids of the best path, '') of one utterance's normalized fbank, or (None, why not)."""
+        res, _ = self.decode_path(hclg, fbank, utt)
         return (None, res.reason) if res.tids is None else (res.tids, "")
 
     def align_loglikes(self, fbank: torch.Tensor):

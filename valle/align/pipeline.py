@@ -152,7 +152,26 @@ class UtteranceAlignment(NamedTuple):
     tids: Optional[List[int]]
     retried: bool
     reason: str
-    score: Optional[float] = None  # forced alignments: alignment_score
+    score: Optional[float] = None  # forced alignments and word decodes: alignment_score
+    decode: Optional[dict] = None  # word decodes: what was recognized and how confidently (custom["decode"])
+
+
+def word_decode_result(phones: List[Tuple[str, float, float]], res, loglikes: np.ndarray, id2word: Dict[int, str],
+                       lexicon) -> UtteranceAlignment:
+    """A word decode of an unlabeled segment as an alignment: the best path's phones, its words with their times
+    (matched in its phones through the lexicon, as a forced alignment's), and its confidence:
+    ``alignment_score`` (acoustic fit per frame; the same measure as a forced alignment's, so the same outlier
+    flags apply) and the graph cost per word (LM, silence and transition costs: Kaldi's lattice "graph cost")."""
+    from valle.align.word_graph import words_of
+
+    words = words_of(res.words, id2word)
+    timed = words_from_phones(words, phones, lexicon) if words else []
+    n = min(len(loglikes), len(res.tids))
+    acoustic = float(np.sum(loglikes[np.arange(n), np.asarray(res.tids[:n], dtype=np.int64) - 1]))
+    graph_cost = acoustic - res.score if res.score is not None else None
+    decode = {"text": " ".join(words), "acoustic_score": round(alignment_score(loglikes, res.tids), 4),
+              "graph_cost_per_word": None if graph_cost is None else round(graph_cost / max(len(words), 1), 3)}
+    return UtteranceAlignment(phones, timed, res.tids, False, "", decode["acoustic_score"], decode)
 
 
 def alignment_score(loglikes: np.ndarray, tids: Sequence[int]) -> float:
@@ -212,19 +231,22 @@ class Quality(NamedTuple):
     duration: float
     phones: int            # aligned phones, silence not counted
     speech_s: float        # speech_seconds of its audio
-    score: Optional[float]  # alignment_score; None for decoded (unlabeled) utterances
+    score: Optional[float]  # alignment_score; None for phone-bigram decodes
+    graph_cost: Optional[float] = None  # word decodes: graph cost per word
 
     def to_line(self) -> str:
         score = "" if self.score is None else f"{self.score:.4f}"
-        return f"{self.utt}\t{self.duration:.3f}\t{self.phones}\t{self.speech_s:.2f}\t{score}\n"
+        cost = "" if self.graph_cost is None else f"{self.graph_cost:.3f}"
+        return f"{self.utt}\t{self.duration:.3f}\t{self.phones}\t{self.speech_s:.2f}\t{score}\t{cost}\n"
 
     @classmethod
     def from_line(cls, line: str) -> "Quality":
-        utt, duration, phones, speech, score = line.rstrip("\n").split("\t")
-        return cls(utt, float(duration), int(phones), float(speech), float(score) if score else None)
+        utt, duration, phones, speech, score, cost = line.rstrip("\n").split("\t")
+        return cls(utt, float(duration), int(phones), float(speech), float(score) if score else None,
+                   float(cost) if cost else None)
 
 
-QUALITY_HEADER = "utterance\tduration\tphones\tspeech_s\tscore"
+QUALITY_HEADER = "utterance\tduration\tphones\tspeech_s\tscore\tgraph_cost"
 
 
 def robust_stats(values: np.ndarray) -> Tuple[float, float]:
@@ -235,7 +257,8 @@ def robust_stats(values: np.ndarray) -> Tuple[float, float]:
 
 
 def flag_utterances(read_rows: Callable[[], Iterable[Quality]], min_speech_per_phone: float, outlier_z: float,
-                    outlier_gap: float = 0.2, min_utts: int = 20) -> Iterator[Tuple[Quality, str]]:
+                    outlier_gap: float = 0.2, min_utts: int = 20,
+                    max_graph_cost: float = 0.0) -> Iterator[Tuple[Quality, str]]:
     """(measurements, why it is flagged) of each flagged utterance among one part's aligned utterances, which
     ``read_rows()`` streams (read twice: memory is one float per scored utterance, not a record per segment of
     a LibriLight part):
@@ -243,7 +266,9 @@ def flag_utterances(read_rows: Callable[[], Iterable[Quality]], min_speech_per_p
       long for the speech; the aligner's retry beam can force any transcript through any audio);
     - an alignment score more than ``outlier_z`` robust standard deviations and ``outlier_gap`` below the part's
       median (with at least ``min_utts`` scored utterances; ``outlier_z`` 0 turns it off). The gap keeps a part
-      whose scores are tightly bunched (a clean corpus) from flagging merely imperfect utterances."""
+      whose scores are tightly bunched (a clean corpus) from flagging merely imperfect utterances;
+    - (word decodes) a graph cost per word above ``max_graph_cost`` (0: off): the words the decoder settled on
+      are ones the LM finds unlikely, or a few words stretched over a long segment (noise)."""
     median = spread = None
     if outlier_z > 0:
         scores = np.fromiter((q.score for q in read_rows() if q.score is not None), dtype=np.float64)
@@ -255,6 +280,9 @@ def flag_utterances(read_rows: Callable[[], Iterable[Quality]], min_speech_per_p
         if q.speech_s < need:
             yield q, (f"too little speech for its transcript: {q.speech_s:.2f} s of speech (energy VAD) "
                       f"for {q.phones} phones, expected at least {need:.2f} s")
+        elif max_graph_cost > 0 and q.graph_cost is not None and q.graph_cost > max_graph_cost:
+            yield q, (f"decode not confident: graph cost {q.graph_cost:.1f} per word, above {max_graph_cost:g} "
+                      f"(unlikely words, or noise decoded as a few words)")
         elif median is not None and q.score is not None and q.score < median - max(outlier_z * spread, outlier_gap):
             yield q, (f"alignment score an outlier: {q.score:.3f} per frame, part median {median:.3f}, "
                       f"{(q.score - median) / spread:.1f} robust SDs (limits -{outlier_z:g} SDs and "
@@ -302,6 +330,8 @@ def aligned_cut(cut, results: Dict[str, UtteranceAlignment]):
                "tts_phone": alignment_items(collapse_repeats(r.phones), sup.start)}
         if r.words is not None:
             ali["word"] = alignment_items(r.words, sup.start)
+        if r.decode is not None:
+            sup = replace(sup, custom={**(sup.custom or {}), "decode": r.decode})
         sups.append(replace(sup, alignment=ali))
     if not sups:
         return None

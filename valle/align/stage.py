@@ -8,9 +8,11 @@ Steps (``local/align.py --step``; run.sh runs the ``JOB`` steps through ``$cmd J
   features JOB     per-speaker CMVN statistics of piece JOB of every part; raw MFCC + fbank of the
                    training-subset utterances in it
   train            the monophone GMM-HMM and the DNN on the subset (one job: its features fit in memory);
-                   the phone bigram of unlabeled decoding from the DNN's alignments of the subset
+                   for unlabeled parts: the word n-gram of the training transcripts and the word decoding
+                   graph HCLG (unlabeled_decode=word, the default), or the phone bigram of the DNN's
+                   alignments of the subset (phone)
   align JOB        piece JOB of every part: labeled = DNN-HMM forced alignment with word timings,
-                   unlabeled = phone-bigram decoding; cuts with alignment tiers, failures listed
+                   unlabeled = word (or phone-bigram) decoding; cuts with alignment tiers, failures listed
   combine          the pieces joined in order into ``aligned_dir/cuts_<part>.jsonl.gz``, failures into
                    ``exp_dir/ali/failed_<part>.tsv``, a few TextGrids + plots, ``exp_dir/summary.json``
 
@@ -47,13 +49,15 @@ from valle.align.dnn import save_dnn, train_dnn
 from valle.align.engine import get_engine
 from valle.align.gmm import train_gmm
 from valle.align.hybrid import HybridAsr, Utterance, make_hmm
-from valle.align.phone_lm import PhoneBigram, estimate_bigram, write_arpa
+from valle.align.phone_lm import PhoneBigram, estimate_bigram
+from valle.align.phone_lm import write_arpa as write_phone_arpa
 from valle.align.pipeline import (QUALITY_HEADER, Quality, UtteranceAlignment, aligned_cut, drop_supervisions,
                                   flag_utterances, force_align, iter_utterance_audio, load_cmvn, speech_seconds,
-                                  phone_items, save_cmvn, utterance_samples, write_failures)
+                                  phone_items, save_cmvn, utterance_samples, word_decode_result, write_failures)
 from valle.align.textgrid import plot_alignment, write_textgrid
 from valle.data.split import combine_cuts, iter_cuts, split_cuts
 from valle.text.lang_dir import LangDir, read_phone_table
+from valle.text.ngram import estimate_ngram, write_arpa
 from valle.text.lexicon import SIL
 from valle.utils.audio import load_mono
 from valle.utils.disk_index import DiskIndex
@@ -71,7 +75,7 @@ class Parts:
     train: List[str]                                      # labeled, train the GMM and the DNN (none: the
                                                           # models exist already, in Stage3's model_dir)
     labeled: List[str] = field(default_factory=list)      # other labeled parts (dev, test): aligned only
-    unlabeled: List[str] = field(default_factory=list)    # decoded with the phone bigram
+    unlabeled: List[str] = field(default_factory=list)    # decoded (AlignConfig.unlabeled_decode)
 
     @property
     def all_labeled(self) -> List[str]:
@@ -244,20 +248,32 @@ class Stage3:
         return HybridAsr(self.lang, self.model_dir, self.cfg, self.engine)
 
     def train(self) -> None:
-        """GMM, then DNN, then (with unlabeled parts) the phone bigram; each resumes from its marker. The
-        subset's fbank features are read once for the last two. Without training parts: checks that
-        ``model_dir`` holds trained models for this phone set."""
+        """GMM, then DNN, then (with unlabeled parts) the phone bigram or the word LM and graph; each resumes
+        from its marker. The subset's fbank features are read once for the DNN and the bigram. Without training
+        parts: checks that ``model_dir`` holds trained models for this phone set."""
         if not self.parts.train:
             self._check_models()
             return
         self.store_lang()
         self.train_gmm()
-        steps = [(self.train_dnn, "dnn")] + ([(self.estimate_bigram, "decode")] if self.parts.unlabeled else [])
+        decode = self._decode_dir()
+        steps = [(self.train_dnn, "dnn")] + ([(self.estimate_bigram, "decode")] if decode == "decode" else [])
         steps = [step for step, name in steps if not (self.model_dir / name / ".done").is_file()]
         if steps:
             fbank = self._subset_features("fbank")
             for step in steps:
                 step(fbank)
+        if decode == "decode_word" and not (self.model_dir / decode / ".done").is_file():
+            self.build_word_graph()
+
+    def _decode_dir(self) -> Optional[str]:
+        """The model_dir folder of the unlabeled parts' decoding model (None without unlabeled parts)."""
+        if not self.parts.unlabeled:
+            return None
+        return "decode_word" if self.cfg.unlabeled_decode == "word" else "decode"
+
+    def _model_markers(self) -> Tuple[str, ...]:
+        return ("gmm", "dnn") + ((self._decode_dir(),) if self.parts.unlabeled else ())
 
     def store_lang(self) -> None:
         """The lang files the models are trained with, copied to ``model_dir/lang`` (once; a model dir trained
@@ -277,7 +293,7 @@ class Stage3:
         """ValueError unless the models under ``model_dir`` exist (``need_trained``) and were trained on this
         lang's phone table (checked when the model keeps its lang: models of stage 3 made since it does)."""
         if need_trained:
-            for m in ("gmm", "dnn") + (("decode",) if self.parts.unlabeled else ()):
+            for m in self._model_markers():
                 if not (self.model_dir / m / ".done").is_file():
                     raise ValueError(f"no trained {m} model under {self.model_dir} (expected {m}/.done): train "
                                      f"one first (stage 3 of the recipe, or valle.bin.align --train)")
@@ -348,7 +364,7 @@ class Stage3:
                 seqs.append([seg.phone for seg in hmm.segments_from_alignment(r.tids)])
         bigram = estimate_bigram(seqs, self.lang.phones, self.cfg.bigram_add_k)
         out.mkdir(parents=True, exist_ok=True)
-        write_arpa(out / "phone_bigram.arpa", bigram, self.lang.phones)
+        write_phone_arpa(out / "phone_bigram.arpa", bigram, self.lang.phones)
         with atomic_path(out / "phone_bigram.npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, costs=bigram.costs, order=np.asarray(bigram.order, dtype=np.int64))
@@ -365,16 +381,20 @@ class Stage3:
             return json.loads(marker.read_text())
         self._require(self.split_dir / "feats" / f"{job}.done", f"features (job {job})")
         if self.parts.train:
-            for m in ("gmm", "dnn") + (("decode",) if self.parts.unlabeled else ()):
+            for m in self._model_markers():
                 self._require(self.model_dir / m / ".done", "train")
         else:
             self._check_models()
         t0 = time.time()
         asr = self.asr
         hclg = None
-        if self.parts.unlabeled:
+        if self._decode_dir() == "decode":
             with np.load(self.model_dir / "decode" / "phone_bigram.npz", allow_pickle=False) as z:
                 hclg = asr.phone_bigram_hclg(PhoneBigram(z["costs"], [int(i) for i in z["order"]]))
+        elif self._decode_dir() == "decode_word":
+            import kaldifst
+
+            hclg = kaldifst.StdVectorFst.read(str(self.model_dir / "decode_word" / "HCLG.fst"))
         counts = {}
         for part, labeled in self.parts.all():
             cmvn = load_cmvn([self.split_dir / "feats" / f"cmvn_{part}.{job}.npz"], "fbank")
@@ -409,8 +429,9 @@ class Stage3:
                         failures.write(f"{ua.utt.id}\t{r.reason}\n")
                     else:
                         c["aligned"] += 1
+                        cost = r.decode.get("graph_cost_per_word") if r.decode else None
                         quality.write(Quality(ua.utt.id, ua.utt.duration, sum(p[0] != SIL for p in r.phones),
-                                              speech_seconds(ua.samples), r.score).to_line())
+                                              speech_seconds(ua.samples), r.score, cost).to_line())
                     results[ua.utt.id] = r
                 kept = aligned_cut(cut, results)
                 if kept is None:
@@ -432,11 +453,41 @@ class Stage3:
         if labeled:
             hmm, s, self_loop, ll = asr.align_loglikes(fb)
             return force_align(u, ll, hmm, s, self_loop, asr.engine, self.cfg.dnn_beams, self.lang.lexicon)
-        tids, reason = asr.decode_one(hclg, fb, u.id)
-        if tids is None:
-            return UtteranceAlignment(None, None, None, False, reason)
+        word = self.cfg.unlabeled_decode == "word"
+        res, ll = asr.decode_path(hclg, fb, u.id, self.cfg.word_decode_beam if word else None)
+        if res.tids is None:
+            return UtteranceAlignment(None, None, None, False, res.reason)
         hmm, s, _ = asr.dnn_system(self.cfg.dnn_frame_shift_ms)
-        return UtteranceAlignment(phone_items(hmm, tids, s, u.duration), None, tids, False, "")
+        phones = phone_items(hmm, res.tids, s, u.duration)
+        if not word:
+            return UtteranceAlignment(phones, None, res.tids, False, "")
+        return word_decode_result(phones, res, ll, self.id2word, self.lang.lexicon)
+
+    @functools.cached_property
+    def id2word(self) -> Dict[int, str]:
+        return {i: w for w, i in self.lang.words.items()}
+
+    def build_word_graph(self) -> None:
+        """The word n-gram of the training parts' normalized transcripts (``lm.arpa.gz``) and the decoding
+        graph HCLG of the DNN-HMM with it (``HCLG.fst``), under ``model_dir/decode_word``."""
+
+        out = self.model_dir / "decode_word"
+        t0 = time.time()
+        sentences = [text.split() for part in self.parts.train for text in self.lang.text(part).values()]
+        lm = estimate_ngram(sentences, self.cfg.lm_order, self.cfg.lm_method)
+        out.mkdir(parents=True, exist_ok=True)
+        write_arpa(lm, out / "lm.arpa.gz")
+        t1 = time.time()
+        hclg = self.asr.word_hclg(lm)
+        with atomic_path(out / "HCLG.fst") as tmp:
+            hclg.write(str(tmp))
+        info = {"seconds": time.time() - t0, "graph_seconds": time.time() - t1, "sentences": len(sentences),
+                "ngrams": [len(p) for p in lm.probs[1:]], "graph_states": hclg.num_states,
+                "graph_arcs": sum(hclg.num_arcs(st) for st in range(hclg.num_states))}
+        write_text_atomic(out / ".done", json.dumps(info) + "\n")
+        logging.info("word %d-gram (%s) of %d training sentences: %s n-grams; HCLG %d states, %d arcs, built in "
+                     "%.1f s", self.cfg.lm_order, self.cfg.lm_method, len(sentences), info["ngrams"],
+                     info["graph_states"], info["graph_arcs"], info["graph_seconds"])
 
     # ------------------------------------------------------------------------------------- combine
     def combine(self) -> dict:
@@ -505,7 +556,8 @@ class Stage3:
         with atomic_path(self.exp_dir / "ali" / f"flagged_{part}.tsv") as tmp, open(tmp, "w", encoding="utf-8") as f:
             f.write(QUALITY_HEADER + "\treason\n")
             for q, reason in flag_utterances(read_rows, self.cfg.min_speech_per_phone, self.cfg.outlier_z,
-                                             self.cfg.outlier_gap, self.cfg.outlier_min_utts):
+                                             self.cfg.outlier_gap, self.cfg.outlier_min_utts,
+                                             self.cfg.max_graph_cost):
                 f.write(q.to_line()[:-1] + f"\t{reason}\n")
                 flagged[q.utt] = reason
                 if len(flagged) <= 10:
@@ -520,6 +572,7 @@ class Stage3:
                 "features_s": sum(read(self.split_dir / "feats" / f"{j}.done") for j in self.jobs()),
                 "gmm_s": read(self.model_dir / "gmm" / ".done"), "dnn_s": read(self.model_dir / "dnn" / ".done"),
                 "bigram_s": read(self.model_dir / "decode" / ".done"),
+                "word_graph_s": read(self.model_dir / "decode_word" / ".done"),
                 "align_s": sum(r["seconds"] for r in align_results)}
 
     # ------------------------------------------------------------------------------------- all
