@@ -25,15 +25,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from alignment_accuracy import ref_mapper  # noqa: E402
+from alignment_accuracy import add_mini_args, ref_mapper  # noqa: E402
 from valle.eval.alignment import load_ground_truth, phone_boundary_errors, summarize, word_boundary_errors  # noqa: E402
 
 
 def get_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", type=Path, default=Path("data/mini"))
-    p.add_argument("--exp-dir", type=Path, default=Path("exp/mini/align"))
-    p.add_argument("--parts", default="dev-clean test-clean", help="held-out parts of the mini LibriSpeech")
+    add_mini_args(p)
     p.add_argument("--train-part", default="train-clean-100")
     p.add_argument("--nj", type=int, default=2)
     p.add_argument("--rows", default="model train self")

@@ -35,11 +35,16 @@ from valle.eval.alignment import (edit_alignment, load_ground_truth, phone_bound
 from valle.text.lexicon import ipa_to_arpabet  # noqa: E402
 
 
-def get_args():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_mini_args(p: argparse.ArgumentParser) -> None:
+    """The mini recipe's folders and held-out parts (shared with bench/align_folder.py)."""
     p.add_argument("--data-dir", type=Path, default=Path("data/mini"))
     p.add_argument("--exp-dir", type=Path, default=Path("exp/mini/align"))
     p.add_argument("--parts", default="dev-clean test-clean", help="held-out labeled parts")
+
+
+def get_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_mini_args(p)
     p.add_argument("--unlabeled-parts", default="small medium large")
     p.add_argument("--engine", default="auto")
     return p.parse_args()
