@@ -92,3 +92,27 @@ def test_a_known_word_sequence_decodes_to_itself_on_clean_features(topology):
         res = engine.decode(graph, hmm.pdf_to_tid_matrix(ll), hmm.tm, 13.0)
         assert words_of(res.words, id2word) == words, sentence
         assert len(res.tids) == len(tids)
+
+
+def test_a_word_decode_becomes_timed_words_with_its_confidence():
+    """What stage 3 keeps of a word decode: the words timed through the lexicon from the path's phones, an
+    acoustic score of 0 on features that favour exactly the path's states, and a positive graph cost per word
+    (the decoder's likelihood is the acoustic sum minus the graph cost)."""
+    from valle.align.pipeline import phone_items, word_decode_result
+
+    hmm = toy_system("3state")
+    lm = estimate_ngram([s.split() for s in ["AB CD", "ABC DA", "CD AB ABC", "DA CD", "AB DA"]], 3)
+    graph = word_hclg(hmm, lm, self_loop_scale=0.1)
+    words = ["ABC", "DA", "CD"]
+    tids = equal_alignment(hmm.training_graph(words), 60, seed=3)
+    ll = np.full((len(tids), hmm.num_pdfs), -10.0, np.float32)
+    ll[np.arange(len(tids)), hmm.tid2pdf[np.asarray(tids)]] = 0.0
+    loglikes = hmm.pdf_to_tid_matrix(ll)
+    res = KaldiEngine().decode(graph, loglikes, hmm.tm, 13.0)
+    phones = phone_items(hmm, res.tids, 1, len(tids) * 0.01)
+    r = word_decode_result(phones, res, loglikes, dict(enumerate(WORDS)), hmm.lexicon)
+    assert [w for w, _, _ in r.words] == words and r.decode["text"] == "ABC DA CD"
+    starts = [s for _, s, _ in r.words]
+    assert starts == sorted(starts) and r.words[0][1] >= 0 and r.words[-1][2] <= len(tids) * 0.01 + 1e-6
+    assert r.decode["acoustic_score"] == pytest.approx(0.0, abs=1e-4) and r.score == r.decode["acoustic_score"]
+    assert r.decode["graph_cost_per_word"] > 0
