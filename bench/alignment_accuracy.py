@@ -185,7 +185,7 @@ def unlabeled_word_decode(al: PartAligner, gt: dict, train_part: str, parts, map
                           lm_method: str) -> dict:
     """PER and WER of the unlabeled parts decoded with words, as stage 3 does (DNN-HMM at 10 ms, HCLG of a word
     n-gram of the training transcripts)."""
-    from valle.align.word_graph import words_of
+    from valle.align.word_graph import graph_size, words_of
     from valle.text.ngram import estimate_ngram
     from valle.text.normalize import to_transcript
 
@@ -216,7 +216,7 @@ def unlabeled_word_decode(al: PartAligner, gt: dict, train_part: str, parts, map
     floor = lexicon_floor_per(al, gt, [c for part in parts for c in al.part(part, False)[1]], mapper)
     return {**phone_error_rate(pairs), "wer": wer["per"], "floor_per": floor["per"], "word_errors": wer["errors"], "ref_words": wer["ref_phones"],
             "files": len(pairs), "x_real_time": audio / max(secs, 1e-9), "graph_s": graph_s,
-            "graph_states": hclg.num_states, "graph_arcs": sum(hclg.num_arcs(st) for st in range(hclg.num_states)),
+            **dict(zip(("graph_states", "graph_arcs"), graph_size(hclg))),
             "ngrams": [len(p) for p in lm.probs[1:]]}
 
 

@@ -149,30 +149,30 @@ class K2Engine(AlignEngine):
             lattice = k2.intersect_dense_pruned(graphs, dense, search_beam=search_beam, output_beam=output_beam,
                                                 min_active_states=30, max_active_states=max_active)
         best = k2.shortest_path(lattice, use_double_scores=True)
-        self.last_score = float(best.get_tot_scores(use_double_scores=True, log_semiring=False)[0])
+        score = float(best.get_tot_scores(use_double_scores=True, log_semiring=False)[0])
         labels = best.labels.tolist()
         if not labels:
-            return None, []
+            return None, [], score
         tids = [int(x) for x in labels if x > 0]
         aux = best.aux_labels
         words = [int(x) for x in (aux.values if hasattr(aux, "values") else aux).tolist() if x > 0]
-        return tids, words
+        return tids, words, score
 
     def align(self, graph, loglikes, beams=(10.0, 40.0), utt=""):
         beams = check_beams(beams)
         if len(loglikes) == 0:
             return PathResult(None, [], reason="no frames")
         for n, beam in enumerate(beams):
-            tids, words = self._best_path(graph, loglikes, None, beam, 0)
+            tids, words, _ = self._best_path(graph, loglikes, None, beam, 0)
             if tids is not None and len(tids) == len(loglikes):
                 return PathResult(tids, words, n > 0)
         return PathResult(None, [], len(beams) > 1, no_path_reason(beams))
 
     def decode(self, graph, loglikes, trans_model, beam=13.0, max_active=7000, utt=""):
-        tids, words = self._best_path(graph, loglikes, beam, 6.0, max_active)
+        tids, words, score = self._best_path(graph, loglikes, beam, 6.0, max_active)
         if tids is None or len(tids) != len(loglikes):
             return PathResult(None, [], reason="decoding failed")
-        return PathResult(tids, words, score=self.last_score)
+        return PathResult(tids, words, score=score)
 
 
 def k2_available() -> Tuple[bool, str]:

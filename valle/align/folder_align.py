@@ -33,7 +33,6 @@ from typing import Dict, List, Optional, Tuple
 
 from valle.align.config import AlignConfig
 from valle.align.stage import Parts, Stage3
-from valle.corpus.base import CorpusError
 from valle.corpus.folder import relative_to_corpus, scan_folder
 from valle.data.split import iter_cut_fields
 from valle.text.config import LangConfig
@@ -68,6 +67,14 @@ def model_lang_dir(model_dir: Path, lang_dir: Optional[Path] = None) -> Path:
         return kept
     raise AlignToolError(f"{model_dir} keeps no lang directory (models trained before stage 3 stored it): give "
                          f"the one it was trained with, --lang-dir data/<recipe>/lang")
+
+
+def check_output_dir(corpus_dir: Path, output_dir: Path) -> None:
+    """AlignToolError when the output folder is inside the corpus: its transcript-like files (the model's lang,
+    the work dir) would be read as corpus files next time."""
+    if Path(output_dir).resolve().is_relative_to(Path(corpus_dir).resolve()):
+        raise AlignToolError(f"the output folder {output_dir} is inside the corpus folder {corpus_dir}: put it "
+                             f"elsewhere")
 
 
 def _run_job(stage_args: tuple, step: str, job: int) -> None:
@@ -106,9 +113,7 @@ def align_folder(corpus_dir: Path, output_dir: Path, model_dir: Optional[Path] =
     model to align with, or with ``train`` where the new one is written (default ``output_dir/model``)."""
     t_start = time.time()
     corpus_dir, output_dir = Path(corpus_dir), Path(output_dir)
-    if output_dir.resolve().is_relative_to(corpus_dir.resolve()):
-        # Its transcripts-like files (the model's lang, the work dir) would be read as corpus files next time.
-        raise AlignToolError(f"the output folder {output_dir} is inside the corpus folder {corpus_dir}: put it elsewhere")
+    check_output_dir(corpus_dir, output_dir)
     if train:
         model_dir = Path(model_dir) if model_dir is not None else output_dir / "model"
         if (model_dir / "dnn" / ".done").is_file():
@@ -228,4 +233,3 @@ def collect_failures(corpus_dir: Path, problems, work: Path, output_dir: Path) -
     return len(rows)
 
 
-__all__ = ["align_folder", "AlignToolError", "CorpusError", "FolderAlignment"]

@@ -23,7 +23,7 @@ speaker's cuts are contiguous in the manifest (LibriSpeech, LibriLight): CMVN is
 is chosen by a hash of the utterance id, and the pieces are joined in order.
 
 Layout: ``exp_dir/split<N>/{cuts_<part>.<JOB>.jsonl.gz, train_subset.tsv, feats/, ali/}``,
-``exp_dir/{ali,inspect}/``, ``exp_dir/summary.json``; the models in ``model_dir/{gmm,dnn,decode,lang}/``
+``exp_dir/{ali,inspect}/``, ``exp_dir/summary.json``; the models in ``model_dir/{gmm,dnn,decode_word|decode,lang}/``
 (``model_dir`` is ``exp_dir`` in the recipe). ``model_dir/lang`` keeps the lang files the models were trained
 with (phones, words, lexicon), so that the models can align other data later (``python -m valle.bin.align``).
 With no training parts, the models are read from ``model_dir`` and nothing is trained.
@@ -55,6 +55,7 @@ from valle.align.pipeline import (QUALITY_HEADER, Quality, UtteranceAlignment, a
                                   flag_utterances, force_align, iter_utterance_audio, load_cmvn, speech_seconds,
                                   phone_items, save_cmvn, utterance_samples, word_decode_result, write_failures)
 from valle.align.textgrid import plot_alignment, write_textgrid
+from valle.align.word_graph import graph_size
 from valle.data.split import combine_cuts, iter_cuts, split_cuts
 from valle.text.lang_dir import LangDir, read_phone_table
 from valle.text.ngram import estimate_ngram, write_arpa
@@ -164,7 +165,7 @@ class Stage3:
         rows = sorted(subset.chosen(), key=lambda r: (order[r[0]], r[1]))
         write_text_atomic(self.split_dir / "train_subset.tsv", "".join("\t".join(map(str, r)) + "\n" for r in rows))
         if self.parts.train:
-                logging.info("training subset: %d utterances (%.1f min) of %d in %s", len(rows),
+            logging.info("training subset: %d utterances (%.1f min) of %d in %s", len(rows),
                          sum(r[3] for r in rows) / 60, subset.seen, " ".join(self.parts.train))
         write_text_atomic(marker, json.dumps({"seconds": time.time() - t0, "cuts": counts, "settings": settings,
                                               "subset": len(rows), "subset_of": subset.seen}) + "\n")
@@ -244,7 +245,7 @@ class Stage3:
 
     @functools.cached_property
     def asr(self) -> HybridAsr:
-        """The models under exp_dir, each read on first use (after the step that trains it)."""
+        """The models under model_dir, each read on first use (after the step that trains it)."""
         return HybridAsr(self.lang, self.model_dir, self.cfg, self.engine)
 
     def train(self) -> None:
@@ -470,7 +471,6 @@ class Stage3:
     def build_word_graph(self) -> None:
         """The word n-gram of the training parts' normalized transcripts (``lm.arpa.gz``) and the decoding
         graph HCLG of the DNN-HMM with it (``HCLG.fst``), under ``model_dir/decode_word``."""
-
         out = self.model_dir / "decode_word"
         t0 = time.time()
         sentences = [text.split() for part in self.parts.train for text in self.lang.text(part).values()]
@@ -481,9 +481,9 @@ class Stage3:
         hclg = self.asr.word_hclg(lm)
         with atomic_path(out / "HCLG.fst") as tmp:
             hclg.write(str(tmp))
+        states, arcs = graph_size(hclg)
         info = {"seconds": time.time() - t0, "graph_seconds": time.time() - t1, "sentences": len(sentences),
-                "ngrams": [len(p) for p in lm.probs[1:]], "graph_states": hclg.num_states,
-                "graph_arcs": sum(hclg.num_arcs(st) for st in range(hclg.num_states))}
+                "ngrams": [len(p) for p in lm.probs[1:]], "graph_states": states, "graph_arcs": arcs}
         write_text_atomic(out / ".done", json.dumps(info) + "\n")
         logging.info("word %d-gram (%s) of %d training sentences: %s n-grams; HCLG %d states, %d arcs, built in "
                      "%.1f s", self.cfg.lm_order, self.cfg.lm_method, len(sentences), info["ngrams"],

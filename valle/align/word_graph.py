@@ -135,6 +135,11 @@ def word_hclg(hmm: HmmSystem, lm: NgramLM, self_loop_scale: float = 0.1, transit
                               ifst=HCLGa)
 
 
+def graph_size(fst) -> Tuple[int, int]:
+    """(states, arcs) of a kaldifst graph."""
+    return fst.num_states, sum(fst.num_arcs(s) for s in range(fst.num_states))
+
+
 def words_of(word_ids: Sequence[int], id2word: Dict[int, str]) -> List[str]:
     """Output labels of a best path as words (silence and disambiguation symbols dropped)."""
     return [id2word[i] for i in word_ids if i > 0 and not id2word[i].startswith("#") and id2word[i] != "!SIL"]

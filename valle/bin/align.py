@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from valle.align.config import AlignConfig
-from valle.align.folder_align import AlignToolError, align_folder
+from valle.align.folder_align import AlignToolError, align_folder, check_output_dir
 from valle.corpus.base import CorpusError
 from valle.corpus.folder import LAYOUTS
 from valle.text.config import LangConfig
@@ -57,8 +57,10 @@ def get_args(argv=None):
     args = p.parse_args(argv)
     if args.nj < 1:
         p.error("--nj must be at least 1")
-    if args.output_dir.resolve().is_relative_to(args.corpus_dir.resolve()):
-        p.error("OUTPUT_DIR must not be inside CORPUS_DIR (its files would be read as the corpus's next time)")
+    try:
+        check_output_dir(args.corpus_dir, args.output_dir)  # before align.log is written there
+    except AlignToolError as e:
+        p.error(str(e))
     if not args.train and args.model is None:
         p.error("give a trained model (--model exp/<recipe>/align) or --train")
     return args

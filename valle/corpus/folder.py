@@ -105,7 +105,8 @@ def iter_mfa(corpus_dir: Path) -> Iterator[Union[FolderUtterance, Problem]]:
                                       f"{used_transcripts[transcript].name} (two audio files of one name)")
             continue
         used_transcripts[transcript] = audio
-        uid = _utterance_id(rel.with_suffix("").as_posix())
+        rel_stem = rel.with_suffix("").as_posix()
+        uid = _utterance_id(rel_stem)
         if uid in seen_ids:
             yield Problem(str(audio), f"utterance id {uid} is also that of {seen_ids[uid]}")
             continue
@@ -115,7 +116,7 @@ def iter_mfa(corpus_dir: Path) -> Iterator[Union[FolderUtterance, Problem]]:
             yield Problem(str(transcript), reason)
             continue
         speaker = audio.parent.name if audio.parent != corpus_dir else corpus_dir.resolve().name
-        yield FolderUtterance(uid, audio, text, speaker, rel.with_suffix("").as_posix())
+        yield FolderUtterance(uid, audio, text, speaker, rel_stem)
     audio_stems = {a.with_suffix("") for a in used_transcripts.values()}
     for suffix in TRANSCRIPT_SUFFIXES:
         for t in sorted(corpus_dir.rglob(f"*{suffix}")):

@@ -81,6 +81,29 @@ def read_transcripts(manifest_dir: Path, part: str) -> dict:
     return texts
 
 
+def write_texts(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, locale: str
+                ) -> Tuple[Dict[str, Dict[str, str]], collections.Counter, Dict[str, List[str]]]:
+    """``text/<part>.txt`` of each part's normalized transcripts. Returns ({part: {id: normalized}}, word counts,
+    {part: ids whose text is empty after normalization}, each logged)."""
+    (lang_dir / "text").mkdir(parents=True, exist_ok=True)
+    normalized, word_counts, empty = {}, collections.Counter(), {}
+    for part, texts in transcripts.items():
+        norm, empty_ids = normalize_transcripts(texts.items(), locale)
+        normalized[part], empty[part] = norm, empty_ids
+        for text in norm.values():
+            word_counts.update(text.split())
+        write_text_atomic(lang_dir / "text" / f"{part}.txt", "".join(f"{k} {v}\n" for k, v in sorted(norm.items())))
+        if empty_ids:
+            logging.warning("%s: %d transcripts are empty after normalization and will not be aligned: %s",
+                            part, len(empty_ids), " ".join(empty_ids[:5]) + (" ..." if len(empty_ids) > 5 else ""))
+    return normalized, word_counts, empty
+
+
+def write_lexicon(path: Path, prons: Dict[str, Sequence[Tuple[str, ...]]]) -> None:
+    """lexicon.txt: 'WORD p1 p2 ...', words sorted, one line per pronunciation."""
+    write_text_atomic(path, "".join(f"{w} {' '.join(pron)}\n" for w in sorted(prons) for pron in prons[w]))
+
+
 def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, cfg: LangConfig = LangConfig(),
                  bpe_parts: Sequence[str] = ()) -> dict:
     """Build the lang directory from raw transcripts ``{part: {supervision_id: text}}``.
@@ -89,24 +112,13 @@ def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, cfg: La
     Returns the summary also written to lang_info.json.
     """
     lang_dir = Path(lang_dir)
-    (lang_dir / "text").mkdir(parents=True, exist_ok=True)
-    normalized, word_counts, empty = {}, collections.Counter(), {}
-    for part, texts in transcripts.items():
-        norm, empty_ids = normalize_transcripts(texts.items(), cfg.text_locale)
-        normalized[part], empty[part] = norm, empty_ids
-        for text in norm.values():
-            word_counts.update(text.split())
-        write_text_atomic(lang_dir / "text" / f"{part}.txt", "".join(f"{k} {v}\n" for k, v in sorted(norm.items())))
-        if empty_ids:
-            logging.warning("%s: %d transcripts are empty after normalization and will not be aligned: %s",
-                            part, len(empty_ids), " ".join(empty_ids[:5]) + (" ..." if len(empty_ids) > 5 else ""))
+    normalized, word_counts, empty = write_texts(transcripts, lang_dir, cfg.text_locale)
     if not word_counts:
         raise ValueError("no words in any transcript: nothing to build a lexicon from")
 
     lex = build_lexicon(word_counts, cfg.phone_set, cfg.g2p_languages)
     phones = lex.phones
-    write_text_atomic(lang_dir / "lexicon.txt", "".join(
-        f"{w} {' '.join(pron)}\n" for w in sorted(lex.prons) for pron in lex.prons[w]))
+    write_lexicon(lang_dir / "lexicon.txt", lex.prons)
     phone_table = ["<eps>", SIL, SPN] + phones + ["#0"]
     write_text_atomic(lang_dir / "phones.txt", "".join(f"{p} {i}\n" for i, p in enumerate(phone_table)))
     word_table = ["<eps>", SIL_WORD, UNK_WORD] + sorted(set(lex.prons) - {SIL_WORD, UNK_WORD}) + ["#0", "<s>", "</s>"]
@@ -161,16 +173,7 @@ def extend_lang(base_dir: Path, transcripts: Dict[str, Dict[str, str]], lang_dir
     base = LangDir(base_dir)
     lang_dir = Path(lang_dir)
     info = dict(base.info)
-    (lang_dir / "text").mkdir(parents=True, exist_ok=True)
-    words = collections.Counter()
-    for part, texts in transcripts.items():
-        norm, empty_ids = normalize_transcripts(texts.items(), info.get("text_locale", "en-us"))
-        for text in norm.values():
-            words.update(text.split())
-        write_text_atomic(lang_dir / "text" / f"{part}.txt", "".join(f"{k} {v}\n" for k, v in sorted(norm.items())))
-        if empty_ids:
-            logging.warning("%s: %d transcripts are empty after normalization and will not be aligned: %s",
-                            part, len(empty_ids), " ".join(empty_ids[:5]))
+    _, words, _ = write_texts(transcripts, lang_dir, info.get("text_locale", "en-us"))
     lexicon = {w: list(p) for w, p in base.lexicon.items()}
     new = sorted(w for w in words if w not in lexicon)
     sources = {}
@@ -187,11 +190,9 @@ def extend_lang(base_dir: Path, transcripts: Dict[str, Dict[str, str]], lang_dir
                             "(%s): %s", len(outside), SPN, " ".join(outside[:10]))
     with atomic_path(lang_dir / "phones.txt") as tmp:
         shutil.copyfile(base.path / "phones.txt", tmp)
-    write_text_atomic(lang_dir / "lexicon.txt", "".join(
-        f"{w} {' '.join(pron)}\n" for w in sorted(lexicon) for pron in lexicon[w]))
+    write_lexicon(lang_dir / "lexicon.txt", lexicon)
     ids = dict(base.words)
-    for w in new:
-        ids[w] = max(ids.values()) + 1
+    ids.update((w, i) for i, w in enumerate(new, max(ids.values()) + 1))
     write_text_atomic(lang_dir / "words.txt", "".join(f"{w} {i}\n" for w, i in sorted(ids.items(), key=lambda x: x[1])))
     info["extended_from"] = str(base.path)
     info["new_words"] = dict(collections.Counter(sources.values()))

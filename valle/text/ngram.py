@@ -75,7 +75,7 @@ def _counts(sentences: Iterable[Sequence[str]], order: int) -> List[collections.
     for words in sentences:
         seq = [BOS] + list(words) + [EOS]
         for n in range(1, order + 1):
-            for i in range(max(0, 1 if n == 1 else 0), len(seq) - n + 1):
+            for i in range(len(seq) - n + 1):
                 counts[n][tuple(seq[i:i + n])] += 1
     counts[1].pop((BOS,), None)  # <s> is a context, never an event
     return counts
@@ -101,7 +101,7 @@ def estimate_ngram(sentences: Iterable[Sequence[str]], order: int = 3, method: s
     # The counts each level is estimated from: the highest order uses real counts; with Kneser-Ney the lower
     # orders use continuation counts N1+(. hw) (n-grams that start a sentence keep their real count: nothing
     # precedes <s>).
-    level_counts: List[collections.Counter] = [collections.Counter()] + [collections.Counter(c) for c in counts[1:]]
+    level_counts: List[collections.Counter] = list(counts)  # read only: Kneser-Ney replaces the lower levels
     if method == "kneser-ney":
         for n in range(1, order):
             cont = collections.Counter()
