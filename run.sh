@@ -83,6 +83,8 @@ for n in corpus_source corpora labeled_train_parts dev_parts test_parts; do
   [ -n "${!n+set}" ] || die "$recipe_dir/conf.sh${conf:+ + $conf}: '$n' is not set (see egs/template/conf.sh)"
 done
 unlabeled_parts=${unlabeled_parts-}
+lm_files=${lm_files-}         # openslr 11 files stage 0 fetches into $lm_dir (egs/librispeech)
+lm_dir=${lm_dir:-$dl_dir/lm}
 tts_train_parts=${tts_train_parts:-$labeled_train_parts $unlabeled_parts}  # the paper: LibriLight only
 train_nproc=${train_nproc:-1}
 cmd=${cmd_arg:-${cmd:-utils/run.pl}}   # --cmd wins over the conf
@@ -165,6 +167,10 @@ if run_stage 0; then
             --parts "$(corpus_var "$c" parts)" --split "$(corpus_var "$c" split)" --method "$corpus_source" \
             --log-file "$exp_dir/log/stage0_download_$c.log"
         done
+        if [ -n "$lm_files" ]; then
+          python local/download_lm.py --lm-dir "$lm_dir" --files "$lm_files" --method "$corpus_source" \
+            --log-file "$exp_dir/log/stage0_download_lm.log"
+        fi
         ;;
       *) die "$recipe_dir/conf.sh: corpus_source must be synthesize, download or manual, got '$corpus_source'" ;;
     esac

@@ -61,6 +61,10 @@ class AlignConfig:
     unlabeled_decode: str = setting("word", "how unlabeled parts are decoded: word = HCLG with the lexicon and a word "
                                             "n-gram (the paper's hybrid ASR), phone = a phone loop with a phone bigram",
                                     choices=("word", "phone"), name="unlabeled_decode")
+    lm: str = setting("", "an ARPA word n-gram (.arpa or .arpa.gz) to decode unlabeled parts with (egs/librispeech: "
+                          "openslr 11's 3-gram.pruned.1e-7, Kaldi's tgmed); n-grams with words outside words.txt are "
+                          "left out, as Kaldi's arpa2fst does. Empty: one estimated from the training transcripts",
+                      name="align_lm")
     lm_order: int = setting(3, "order of the word n-gram estimated from the training transcripts", name="align_lm_order")
     lm_method: str = setting("kneser-ney", "its smoothing (interpolated)", choices=("kneser-ney", "witten-bell"),
                              name="align_lm_method")

@@ -55,7 +55,7 @@ from valle.align.pipeline import (QUALITY_HEADER, Quality, UtteranceAlignment, a
                                   flag_utterances, force_align, iter_utterance_audio, load_cmvn, speech_seconds,
                                   phone_items, save_cmvn, utterance_samples, word_decode_result, write_failures)
 from valle.align.textgrid import plot_alignment, write_textgrid
-from valle.align.word_graph import graph_size
+from valle.align.word_graph import graph_size, read_graph_lm
 from valle.data.split import combine_cuts, iter_cuts, split_cuts
 from valle.text.lang_dir import LangDir, read_phone_table
 from valle.text.ngram import estimate_ngram, write_arpa
@@ -469,24 +469,32 @@ class Stage3:
         return {i: w for w, i in self.lang.words.items()}
 
     def build_word_graph(self) -> None:
-        """The word n-gram of the training parts' normalized transcripts (``lm.arpa.gz``) and the decoding
-        graph HCLG of the DNN-HMM with it (``HCLG.fst``), under ``model_dir/decode_word``."""
+        """The decoding graph HCLG of the DNN-HMM with a word n-gram (``HCLG.fst``, under ``model_dir/decode_word``).
+        The n-gram is ``align_lm``, else one estimated from the training parts' normalized transcripts (written
+        there as ``lm.arpa.gz``)."""
         out = self.model_dir / "decode_word"
         t0 = time.time()
-        sentences = [text.split() for part in self.parts.train for text in self.lang.text(part).values()]
-        lm = estimate_ngram(sentences, self.cfg.lm_order, self.cfg.lm_method)
         out.mkdir(parents=True, exist_ok=True)
-        write_arpa(lm, out / "lm.arpa.gz")
+        if self.cfg.lm:  # not copied (a LibriSpeech LM is large): .done names it
+            lm = read_graph_lm(Path(self.cfg.lm), self.lang.words)
+            source = {"lm": str(Path(self.cfg.lm).resolve()), "lm_bytes": Path(self.cfg.lm).stat().st_size,
+                      "skipped_oov_ngrams": lm.skipped[1:]}
+        else:
+            sentences = [text.split() for part in self.parts.train for text in self.lang.text(part).values()]
+            lm = estimate_ngram(sentences, self.cfg.lm_order, self.cfg.lm_method)
+            write_arpa(lm, out / "lm.arpa.gz")
+            source = {"sentences": len(sentences)}
         t1 = time.time()
         hclg = self.asr.word_hclg(lm)
         with atomic_path(out / "HCLG.fst") as tmp:
             hclg.write(str(tmp))
         states, arcs = graph_size(hclg)
-        info = {"seconds": time.time() - t0, "graph_seconds": time.time() - t1, "sentences": len(sentences),
+        info = {"seconds": time.time() - t0, "graph_seconds": time.time() - t1, **source,
                 "ngrams": [len(p) for p in lm.probs[1:]], "graph_states": states, "graph_arcs": arcs}
         write_text_atomic(out / ".done", json.dumps(info) + "\n")
-        logging.info("word %d-gram (%s) of %d training sentences: %s n-grams; HCLG %d states, %d arcs, built in "
-                     "%.1f s", self.cfg.lm_order, self.cfg.lm_method, len(sentences), info["ngrams"],
+        what = (f"{self.cfg.lm}" if self.cfg.lm else
+                f"word {self.cfg.lm_order}-gram ({self.cfg.lm_method}) of {source['sentences']} training sentences")
+        logging.info("%s: %s n-grams; HCLG %d states, %d arcs, built in %.1f s", what, info["ngrams"],
                      info["graph_states"], info["graph_arcs"], info["graph_seconds"])
 
     # ------------------------------------------------------------------------------------- combine

@@ -14,12 +14,14 @@ Steps (each as in Kaldi):
       disambiguation transition ids are then removed and the HMM self-loops added.
 Words outside the LM's vocabulary are the LM's ``<unk>``, which is the lexicon's ``<UNK>`` (SPN).
 """
+import logging
 import math
+from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from valle.align.hmm import HmmSystem, lexicon_fst_text
 from valle.text.lexicon import UNK_WORD
-from valle.text.ngram import BOS, EOS, UNK, NgramLM
+from valle.text.ngram import BOS, EOS, UNK, NgramLM, read_arpa
 
 LN10 = math.log(10.0)
 
@@ -46,6 +48,22 @@ def add_disambig(lexicon: Dict[str, List[Tuple[str, ...]]]) -> Tuple[Dict[str, L
                 p = p + (f"#{used[p]}",)
             out.setdefault(word, []).append(p)
     return out, top
+
+
+def read_graph_lm(path: Path, word2id: Dict[str, int], min_coverage: float = 0.01) -> NgramLM:
+    """An external ARPA LM for ``word_hclg``: its n-grams with words outside ``word2id`` left out (Kaldi's
+    arpa2fst with a symbol table). ValueError when it shares (almost) no words with them: a different case or
+    normalization (stage 2's words are upper case), or another language."""
+    if not path.is_file():
+        raise FileNotFoundError(f"align_lm {path}: no such file (egs/librispeech: stage 0 fetches it)")
+    lm = read_arpa(path, vocab=word2id)
+    kept, skipped = sum(w not in (BOS, EOS, UNK) for (w,) in lm.probs[1]), lm.skipped[1]
+    if kept == 0 or kept < min_coverage * (kept + skipped):
+        raise ValueError(f"align_lm {path}: only {kept} of its {kept + skipped} words are in words.txt; is it in "
+                         f"another case or normalization than stage 2's upper-case words?")
+    if skipped:
+        logging.info("%s: %s n-grams left out for words outside words.txt (of each order)", path, lm.skipped[1:])
+    return lm
 
 
 def grammar_fst_text(lm: NgramLM, word2id: Dict[str, int], backoff_label: int, lm_scale: float = 1.0) -> str:
@@ -94,8 +112,6 @@ def word_hclg(hmm: HmmSystem, lm: NgramLM, self_loop_scale: float = 0.1, transit
     import kaldi_hmm_gmm as khg
     import kaldifst
 
-    from valle.align.engine import fst_arcs
-
     lexicon, n_disambig = add_disambig(hmm.lexicon)
     phone2id = dict(hmm.phone2id)
     top = max(phone2id.values())
@@ -122,15 +138,14 @@ def word_hclg(hmm: HmmSystem, lm: NgramLM, self_loop_scale: float = 0.1, transit
                                              config=khg.HTransducerConfig(transition_scale=transition_scale))
     HCLGa = kaldifst.compose(Ha, CLG)
     kaldifst.determinize_star(HCLGa)
-    # fstrmsymbols: the disambiguation transition ids become epsilons (rebuilt as text: kaldifst has no
-    # in-place relabelling).
+    # fstrmsymbols: the disambiguation transition ids become epsilons. kaldifst has no relabelling, so compose
+    # with a one-state transducer: t:t for every other transition id, eps:d for each disambiguation id d. The
+    # result has HCLGa's states and arcs (no Python pass over a graph of millions of arcs).
     drop = set(disambig_tids)
-    arcs, finals, start = fst_arcs(HCLGa)
-    if start != 0:
-        raise ValueError("expected the determinized graph to start in state 0")
-    text = [f"{int(s)} {int(d)} {0 if int(i) in drop else int(i)} {int(o)} {c:.6f}" for s, d, i, o, c in arcs]
-    text += [f"{s} {c:.6f}" for s, c in enumerate(finals) if math.isfinite(c)]
-    HCLGa = kaldifst.compile(s="\n".join(text) + "\n", acceptor=False)
+    loops = [f"0 0 {t} {t}" for t in range(1, hmm.tm.num_transition_ids + 1)] + [f"0 0 0 {d}" for d in sorted(drop)]
+    relabel = kaldifst.compile(s="\n".join(loops) + "\n0\n", acceptor=False)
+    kaldifst.arcsort(relabel, sort_type="olabel")
+    HCLGa = kaldifst.compose(relabel, HCLGa)
     return khg.add_self_loops(self_loop_scale=self_loop_scale, disambig_syms=[], reorder=False, trans_model=hmm.tm,
                               ifst=HCLGa)
 

@@ -50,7 +50,7 @@ def get_args(argv=None):
     p.add_argument("--keep-work", action="store_true", help="keep the intermediate files (OUTPUT_DIR/.work)")
     # Not offered: unlabeled decoding and stage 3's inspection plots (the outputs here are the TextGrids), BPE.
     add_settings(p, AlignConfig, title="aligner settings (stage 3's; --train uses the training ones)",
-                 exclude=("align_decode_acoustic_scale", "align_num_inspect", "unlabeled_decode", "align_lm_order",
+                 exclude=("align_decode_acoustic_scale", "align_num_inspect", "unlabeled_decode", "align_lm", "align_lm_order",
                           "align_lm_method", "align_max_graph_cost"))
     add_settings(p, LangConfig, title="lexicon settings (--train only; a trained model keeps its own)",
                  exclude=("bpe_vocab_size",))

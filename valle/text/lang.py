@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 from valle.text.config import LangConfig
 from valle.text.lang_dir import LangDir
-from valle.text.lexicon import SIL, SIL_WORD, SPN, UNK_WORD, _cmudict, build_lexicon, word_key
+from valle.text.lexicon import SIL, SIL_WORD, SPN, UNK_WORD, _cmudict, build_lexicon, read_extra_lexicon, word_key
 from valle.text.normalize import to_transcript
 from valle.utils.io import atomic_path, write_text_atomic
 
@@ -116,7 +116,15 @@ def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, cfg: La
     if not word_counts:
         raise ValueError("no words in any transcript: nothing to build a lexicon from")
 
-    lex = build_lexicon(word_counts, cfg.phone_set, cfg.g2p_languages)
+    extra = {}
+    if cfg.extra_lexicon:
+        if not Path(cfg.extra_lexicon).is_file():
+            raise FileNotFoundError(f"extra_lexicon {cfg.extra_lexicon}: no such file (egs/librispeech: stage 0 "
+                                    f"fetches it)")
+        extra = read_extra_lexicon(cfg.extra_lexicon)
+        logging.info("extra lexicon %s: %d words", cfg.extra_lexicon, len(extra))
+    # The extra lexicon's words join the vocabulary: stage 3 decodes unlabeled audio into words.txt's words.
+    lex = build_lexicon(set(word_counts) | set(extra), cfg.phone_set, cfg.g2p_languages, extra=extra)
     phones = lex.phones
     write_lexicon(lang_dir / "lexicon.txt", lex.prons)
     phone_table = ["<eps>", SIL, SPN] + phones + ["#0"]
@@ -148,7 +156,8 @@ def prepare_lang(transcripts: Dict[str, Dict[str, str]], lang_dir: Path, cfg: La
     info = {
         "phone_set": cfg.phone_set, "g2p_languages": list(cfg.g2p_languages), "text_locale": cfg.text_locale,
         "num_phones": len(phones),
-        "num_words": len(word_counts), "num_tokens": num_tokens,
+        "num_words": len(word_counts), "num_tokens": num_tokens, "extra_lexicon": cfg.extra_lexicon,
+        "num_extra_lexicon_words": len(extra), "num_vocabulary": len(lex.prons) - 2,
         "num_lexicon_entries": sum(len(v) for v in lex.prons.values()),
         "oov_vs_cmudict_types": len(oov_rows), "oov_vs_cmudict_tokens": sum(c for _, c in oov_rows),
         "unpronounceable_words": sorted(w for w, s in lex.source.items() if s == "unk"),

@@ -126,17 +126,44 @@ def word_key(word: str) -> str:
     return word.lower()
 
 
+def read_extra_lexicon(path, max_variants: int = 2) -> Dict[str, List[Tuple[str, ...]]]:
+    """An ARPAbet lexicon in Kaldi's format ('WORD P1 P2 ...', stress digits allowed, as LibriSpeech's
+    ``librispeech-lexicon.txt``): upper-case words, stress removed, at most ``max_variants`` distinct variants.
+    A phone outside ARPAbet is an error naming the line (the file is in another phone set)."""
+    known = set(ARPABET)
+    prons: Dict[str, List[Tuple[str, ...]]] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                raise ValueError(f"{path}:{n}: a word without phones: {line.strip()!r}")
+            pron = tuple(re.sub(r"[012]$", "", p.upper()) for p in parts[1:])
+            bad = [p for p in pron if p not in known]
+            if bad:
+                raise ValueError(f"{path}:{n}: {' '.join(bad)} not ARPAbet phones (the extra lexicon must be "
+                                 f"ARPAbet, as CMUdict): {line.strip()!r}")
+            variants = prons.setdefault(parts[0].upper(), [])
+            if pron not in variants and len(variants) < max_variants:
+                variants.append(pron)
+    return prons
+
+
 def build_lexicon(words: Iterable[str], phone_set: str = "arpabet", g2p_languages: Sequence[str] = ("en-us",),
-                  max_cmudict_variants: int = 2) -> Lexicon:
+                  max_cmudict_variants: int = 2, extra: Optional[Dict[str, List[Tuple[str, ...]]]] = None) -> Lexicon:
     """Pronunciations for ``words`` (upper-case transcript words) in ``phone_set``.
 
-    arpabet: CMUdict (stress removed, at most ``max_cmudict_variants`` distinct variants), espeak G2P of
+    arpabet: CMUdict (stress removed, at most ``max_cmudict_variants`` distinct variants), then ``extra``
+    (``read_extra_lexicon``: e.g. LibriSpeech's lexicon) for words CMUdict lacks, espeak G2P of
     ``g2p_languages[0]`` mapped to ARPAbet for the rest. ipa: one variant per G2P language.
     A word the G2P cannot pronounce (e.g. only punctuation), or one in another script than Latin (it is not
     sent to an English G2P), maps to SPN and is reported as ``unk``.
     """
     if phone_set not in ("arpabet", "ipa"):
         raise ValueError(f"unknown phone set '{phone_set}' (expected arpabet or ipa)")
+    if extra and phone_set != "arpabet":
+        raise ValueError("an extra lexicon is ARPAbet: it needs phone_set=arpabet")
     if not g2p_languages:
         raise ValueError("at least one G2P language is needed")
     words = sorted({w for w in words if w and w not in (SIL_WORD, UNK_WORD)})
@@ -152,7 +179,10 @@ def build_lexicon(words: Iterable[str], phone_set: str = "arpabet", g2p_language
         for w in words:
             entries = cmu.get(word_key(w))
             if not entries:
-                todo.append(w)
+                if extra and w in extra:
+                    lex.prons[w], lex.source[w] = list(extra[w]), "extra_lexicon"
+                else:
+                    todo.append(w)
                 continue
             prons = []
             for entry in entries:

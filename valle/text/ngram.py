@@ -21,7 +21,7 @@ import gzip
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Container, Dict, Iterable, List, Optional, Sequence, Tuple
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 METHODS = ("kneser-ney", "witten-bell")
@@ -35,6 +35,8 @@ class NgramLM:
     # n-gram as a history (absent: 0, i.e. weight 1)
     probs: List[Dict[Tuple[str, ...], float]] = field(default_factory=list)
     backoffs: List[Dict[Tuple[str, ...], float]] = field(default_factory=list)
+    # read_arpa with a vocabulary: how many n-grams of each order it left out for a word outside it
+    skipped: List[int] = field(default_factory=list)
 
     @property
     def vocab(self) -> List[str]:
@@ -181,9 +183,14 @@ def write_arpa(lm: NgramLM, path: Path) -> None:
             Path(tmp).write_text(text, encoding="utf-8")
 
 
-def read_arpa(path: Path) -> NgramLM:
-    """An ARPA file (plain or .gz); ValueError naming the line on a malformed one."""
+def read_arpa(path: Path, vocab: Optional[Container[str]] = None) -> NgramLM:
+    """An ARPA file (plain or .gz); ValueError naming the line on a malformed one.
+
+    With ``vocab``, an n-gram with a word outside it (besides <s>, </s>, <unk>) is left out, as Kaldi's
+    ``arpa2fst --read-symbol-table`` does; ``lm.skipped[n]`` counts them. Without their n-grams such words cannot
+    be decoded, and the probabilities of the rest are not renormalized (neither are Kaldi's)."""
     path = Path(path)
+    marks = {BOS, EOS, UNK}
     opener = gzip.open if path.suffix == ".gz" else open
     declared: Dict[int, int] = {}
     lm = None
@@ -201,7 +208,8 @@ def read_arpa(path: Path) -> NgramLM:
                 section = int(line[1:].split("-")[0])
                 if lm is None:
                     order = max(declared) if declared else 0
-                    lm = NgramLM(order, [dict() for _ in range(order + 1)], [dict() for _ in range(order + 1)])
+                    lm = NgramLM(order, [dict() for _ in range(order + 1)], [dict() for _ in range(order + 1)],
+                                 [0] * (order + 1))
             elif section == "data":
                 if line.startswith("ngram "):
                     n, _, k = line[6:].partition("=")
@@ -211,6 +219,9 @@ def read_arpa(path: Path) -> NgramLM:
                 n = section
                 if len(fields) not in (n + 1, n + 2):
                     raise ValueError(f"{path}:{lineno}: expected a log10 probability, {n} words and maybe a backoff")
+                if vocab is not None and any(w not in vocab and w not in marks for w in fields[1:n + 1]):
+                    lm.skipped[n] += 1
+                    continue
                 try:
                     lm.probs[n][tuple(fields[1:n + 1])] = float(fields[0])
                     if len(fields) == n + 2:
@@ -220,6 +231,7 @@ def read_arpa(path: Path) -> NgramLM:
     if lm is None:
         raise ValueError(f"{path}: no n-gram sections (not an ARPA file)")
     for n, k in declared.items():
-        if len(lm.probs[n]) != k:
-            raise ValueError(f"{path}: the header declares {k} {n}-grams, the file has {len(lm.probs[n])}")
+        if n >= len(lm.probs) or len(lm.probs[n]) + lm.skipped[n] != k:
+            have = len(lm.probs[n]) + lm.skipped[n] if n < len(lm.probs) else 0
+            raise ValueError(f"{path}: the header declares {k} {n}-grams, the file has {have}")
     return lm
