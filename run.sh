@@ -85,6 +85,7 @@ done
 unlabeled_parts=${unlabeled_parts-}
 lm_files=${lm_files-}         # openslr 11 files stage 0 fetches into $lm_dir (egs/librispeech)
 lm_dir=${lm_dir:-$dl_dir/lm}
+lm_base_url=${lm_base_url-}   # a mirror of openslr 11 (empty: www.openslr.org)
 tts_train_parts=${tts_train_parts:-$labeled_train_parts $unlabeled_parts}  # the paper: LibriLight only
 train_nproc=${train_nproc:-1}
 cmd=${cmd_arg:-${cmd:-utils/run.pl}}   # --cmd wins over the conf
@@ -169,7 +170,7 @@ if run_stage 0; then
         done
         if [ -n "$lm_files" ]; then
           python local/download_lm.py --lm-dir "$lm_dir" --files "$lm_files" --method "$corpus_source" \
-            --log-file "$exp_dir/log/stage0_download_lm.log"
+            ${lm_base_url:+--base-url "$lm_base_url"} --log-file "$exp_dir/log/stage0_download_lm.log"
         fi
         ;;
       *) die "$recipe_dir/conf.sh: corpus_source must be synthesize, download or manual, got '$corpus_source'" ;;

@@ -68,15 +68,32 @@ def test_librispeech_recipe_on_data_already_there(tiny_corpus, tmp_path):
     README suggests: nothing is downloaded (there is no network here), nothing in them is touched,
     manifests are made."""
     from conftest import recipe_dirs, run_recipe
+    from http_files import FileServer
+    from valle.corpus.lm_resources import LIBRISPEECH_LM_FILES
+
+    # Stage 0 also fetches the LM resources: the lexicon, from a mirror on 127.0.0.1 (a stand-in of its size).
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    size = LIBRISPEECH_LM_FILES["librispeech-lexicon.txt"]
+    lines = "".join(f"W{i:07d} AH0 B\n" for i in range((size - 100) // 16))  # 16 bytes each
+    (mirror / "librispeech-lexicon.txt").write_text(lines + "X" * (size - len(lines) - 3) + " B\n")
+    assert (mirror / "librispeech-lexicon.txt").stat().st_size == size
+    server = FileServer(mirror)
     conf = tmp_path / "parts.sh"
-    conf.write_text('librispeech_parts="train-clean-100 dev-clean test-clean"\n')
+    conf.write_text('librispeech_parts="train-clean-100 dev-clean test-clean"\n'
+                    f'lm_files=librispeech-lexicon.txt\nlm_base_url={server.url}\n')
     dl = tmp_path / "dl"
     dl.mkdir()
     for name in ("LibriSpeech", "librilight"):
         (dl / name).symlink_to(tiny_corpus / name)
     before = snapshot(tiny_corpus)
-    out = run_recipe("--recipe", "librispeech", "--stage", 0, "--stop-stage", 1, "--dl-dir", dl,
-                     "--conf", conf, *recipe_dirs(tmp_path)).stdout
+    try:
+        out = run_recipe("--recipe", "librispeech", "--stage", 0, "--stop-stage", 1, "--dl-dir", dl,
+                         "--conf", conf, *recipe_dirs(tmp_path)).stdout
+    finally:
+        server.stop()
+    assert "LM files in " in out and "0 present, 1 downloaded" in out
+    assert (dl / "lm" / "librispeech-lexicon.txt").read_bytes() == (mirror / "librispeech-lexicon.txt").read_bytes()
     assert "librispeech: 3 parts present, 0 downloaded" in out
     assert "librilight: 3 parts present, 0 downloaded" in out
     assert "librispeech  train-clean-100" in out and "librilight   small" in out
@@ -110,3 +127,96 @@ def test_flat_corpus_download_guards(tmp_path, monkeypatch):
         download_flat_corpus("vctk", tmp_path / "VCTK-Corpus")
     assert (tmp_path / "VCTK-Corpus" / "notes.txt").read_text() == "mine\n"
     assert KNOWN_CORPORA["ljspeech"].download_dir_name == "LJSpeech-1.1"
+
+
+# ------------------------------------------------------------------------------------------ LM resources
+@pytest.fixture
+def lm_server(tmp_path):
+    """openslr 11 stand-ins on 127.0.0.1: a gzipped ARPA file and a lexicon, with their sizes."""
+    import gzip
+
+    from http_files import FileServer
+
+    root = tmp_path / "server"
+    root.mkdir()
+    arpa = "\\data\\\nngram 1=3\n\n\\1-grams:\n" + "".join(f"-1.0\tW{i}\n" for i in range(20000)) + "\\end\\\n"
+    (root / "3-gram.pruned.1e-7.arpa.gz").write_bytes(gzip.compress(arpa.encode(), mtime=0))
+    (root / "librispeech-lexicon.txt").write_text("".join(f"W{i} AH0 B\n" for i in range(5000)))
+    sizes = {p.name: p.stat().st_size for p in root.iterdir()}
+    server = FileServer(root)
+    yield server, sizes
+    server.stop()
+
+
+def test_lm_files_download_resume_and_are_used_when_present(lm_server, tmp_path):
+    from valle.corpus.lm_resources import download_lm_files
+    from valle.utils.download import part_path
+
+    server, sizes = lm_server
+    names = sorted(sizes)
+    lm_dir = tmp_path / "lm"
+    # A connection that drops after 1000 bytes: the partial file is kept, under .part only.
+    server.cut_after = 1000
+    with pytest.raises(DownloadError, match="run again to resume") as e:
+        download_lm_files(lm_dir, names, base_url=server.url, sizes=sizes)
+    assert f"put it at {lm_dir / names[0]}" in str(e.value)
+    assert not (lm_dir / names[0]).exists() and part_path(lm_dir / names[0]).stat().st_size == 1000
+    # The next run asks for the rest and appends it.
+    server.cut_after = None
+    server.requests.clear()
+    assert download_lm_files(lm_dir, names, base_url=server.url, sizes=sizes) == names
+    assert server.requests[0] == (f"/{names[0]}", "bytes=1000-")
+    for n in names:
+        assert (lm_dir / n).read_bytes() == (tmp_path / "server" / n).read_bytes()
+        assert not part_path(lm_dir / n).exists()
+    # Present and complete: nothing is requested.
+    server.requests.clear()
+    assert download_lm_files(lm_dir, names, base_url=server.url, sizes=sizes) == []
+    assert server.requests == []
+
+
+def test_a_server_without_ranges_restarts_the_file(lm_server, tmp_path):
+    """lhotse's resumable_download appends a 200 response to the partial file; this one starts over."""
+    from valle.corpus.lm_resources import download_lm_files
+    from valle.utils.download import part_path
+
+    server, sizes = lm_server
+    name = "librispeech-lexicon.txt"
+    server.ranges = False
+    part_path(tmp_path / name).write_bytes(b"W0 AH0 B\nW1 AH0")
+    assert download_lm_files(tmp_path, [name], base_url=server.url, sizes=sizes) == [name]
+    assert (tmp_path / name).read_bytes() == (tmp_path / "server" / name).read_bytes()
+
+
+def test_wrong_lm_files_are_never_kept_under_their_name_nor_touched(lm_server, tmp_path):
+    from valle.corpus.lm_resources import check_manual_lm_files, download_lm_files
+    from valle.utils.download import part_path
+
+    server, sizes = lm_server
+    gz = "3-gram.pruned.1e-7.arpa.gz"
+    # The server's file is corrupt but of the right size: the download is checked to its CRC and removed.
+    good = (tmp_path / "server" / gz).read_bytes()
+    (tmp_path / "server" / gz).write_bytes(good[:-8] + bytes(8))
+    with pytest.raises(DownloadError, match="not an intact gzip file.*removed it"):
+        download_lm_files(tmp_path / "lm", [gz], base_url=server.url, sizes=sizes)
+    assert not (tmp_path / "lm" / gz).exists() and not part_path(tmp_path / "lm" / gz).exists()
+    # A file the user put there that is not the expected one: an error, and it stays as it was.
+    (tmp_path / "lm" / gz).write_bytes(b"mine")
+    for check in (lambda: download_lm_files(tmp_path / "lm", [gz], base_url=server.url, sizes=sizes),
+                  lambda: check_manual_lm_files(tmp_path / "lm", [gz], sizes=sizes)):
+        with pytest.raises(CorpusError, match="is there but is not LibriSpeech's \\(4 bytes, expected"):
+            check()
+        assert (tmp_path / "lm" / gz).read_bytes() == b"mine"
+    with pytest.raises(CorpusError, match="not in .*get them from"):
+        check_manual_lm_files(tmp_path / "lm2", [gz], sizes=sizes)
+    with pytest.raises(CorpusError, match="unknown LM files \\['5-gram.arpa'\\]"):
+        download_lm_files(tmp_path / "lm", ["5-gram.arpa"])
+
+
+def test_download_lm_script_offline_exits_1_with_the_path_to_use(tmp_path):
+    p = subprocess.run([sys.executable, str(REPO / "local" / "download_lm.py"), "--lm-dir", str(tmp_path / "lm"),
+                        "--files", "librispeech-lexicon.txt", "--base-url", DEAD_URL], capture_output=True, text=True)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert f"could not download librispeech-lexicon.txt" in p.stderr
+    assert f"put it at {tmp_path / 'lm' / 'librispeech-lexicon.txt'}" in p.stderr
+    assert not list((tmp_path / "lm").glob("*"))  # no empty .part litter

@@ -5,7 +5,8 @@ import pytest
 
 from valle.text.config import LangConfig
 from valle.text.lang import PUA_START, phones_to_bpe, prepare_lang
-from valle.text.lexicon import ARPABET, G2PError, build_lexicon, ipa_to_arpabet, read_lexicon, read_symbol_table
+from valle.text.lexicon import (ARPABET, G2PError, build_lexicon, ipa_to_arpabet, read_extra_lexicon, read_lexicon,
+                                read_symbol_table)
 
 
 def test_cmudict_words_and_oov_through_g2p():
@@ -92,3 +93,32 @@ def test_words_in_other_scripts_are_spoken_noise_not_g2p():
     for word in ("ΛΟΓΟΣ", "МОСКВА"):
         assert not is_ascii_word(word)
         assert lex.prons[word] == [("SPN",)] and lex.source[word] == "unk"
+
+
+def test_an_extra_lexicon_pronounces_what_cmudict_lacks_and_its_words_join_the_vocabulary(tmp_path):
+    """As Kaldi's LibriSpeech recipe merges librispeech-lexicon.txt: stress digits removed, CMUdict first (its
+    entry for a word it has wins), the extra lexicon before the G2P, and every word of it in words.txt (stage 3
+    decodes into them) though no transcript has it."""
+    extra = tmp_path / "extra.txt"
+    extra.write_text("ZORBLAXIAN Z AO1 R B L AE1 K S IY0 AH0 N\nZORBLAXIAN Z AO1 R B L AE1 K S IY0 AH0 N\n"
+                     "ZORBLAXIAN Z ER0 B L AE1 K SH AH0 N\nCAT K IY1 T\nQUUXLY K W AH1 K S L IY0\n")
+    assert read_extra_lexicon(extra)["ZORBLAXIAN"] == [tuple("Z AO R B L AE K S IY AH N".split()),
+                                                       tuple("Z ER B L AE K SH AH N".split())]
+    texts = {"train": {"u1": "The cat met a Zorblaxian.", "u2": "Vexlorpian cats."}}
+    info = prepare_lang(texts, tmp_path / "lang", LangConfig(bpe_vocab_size=60, extra_lexicon=str(extra)))
+    lex = read_lexicon(tmp_path / "lang" / "lexicon.txt")
+    assert lex["ZORBLAXIAN"] == read_extra_lexicon(extra)["ZORBLAXIAN"]
+    assert lex["CAT"] == [tuple("K AE T".split())]                 # CMUdict's, not the extra "K IY T"
+    assert lex["QUUXLY"] == [tuple("K W AH K S L IY".split())]     # in no transcript, still a word
+    assert "QUUXLY" in read_symbol_table(tmp_path / "lang" / "words.txt")
+    oov = (tmp_path / "lang" / "oov_report.tsv").read_text()
+    assert "ZORBLAXIAN\t1\textra_lexicon" in oov and "VEXLORPIAN\t1\tg2p:en-us" in oov
+    assert info["num_extra_lexicon_words"] == 3 and info["num_vocabulary"] == info["num_words"] + 1
+    # Another phone set in the file, a missing file, an IPA lang: errors that say so.
+    extra.write_text("CAT k æ t\n")
+    with pytest.raises(ValueError, match="extra.txt:1: æ not ARPAbet phones"):
+        read_extra_lexicon(extra)
+    with pytest.raises(FileNotFoundError, match="extra_lexicon .*nope.txt: no such file"):
+        prepare_lang(texts, tmp_path / "lang2", LangConfig(extra_lexicon=str(tmp_path / "nope.txt")))
+    with pytest.raises(ValueError, match="needs phone_set=arpabet"):
+        build_lexicon(["CAT"], "ipa", extra={"CAT": [("K", "AE", "T")]})

@@ -7,7 +7,7 @@ import pytest
 from test_align import WORDS, toy_system
 from valle.align.engine import KaldiEngine
 from valle.align.hmm import equal_alignment
-from valle.align.word_graph import add_disambig, grammar_fst_text, word_hclg, words_of
+from valle.align.word_graph import add_disambig, grammar_fst_text, read_graph_lm, word_hclg, words_of
 from valle.text.ngram import BOS, EOS, METHODS, UNK, estimate_ngram, read_arpa, write_arpa
 
 SENTENCES = [s.split() for s in ["THE CAT SAT ON THE MAT", "THE DOG SAT", "A CAT RAN ON THE MAT", "THE CAT RAN",
@@ -116,3 +116,31 @@ def test_a_word_decode_becomes_timed_words_with_its_confidence():
     assert starts == sorted(starts) and r.words[0][1] >= 0 and r.words[-1][2] <= len(tids) * 0.01 + 1e-6
     assert r.decode["acoustic_score"] == pytest.approx(0.0, abs=1e-4) and r.score == r.decode["acoustic_score"]
     assert r.decode["graph_cost_per_word"] > 0
+
+
+def test_an_external_lm_leaves_out_ngrams_with_words_outside_words_txt(tmp_path):
+    """align_lm: an ARPA file with words the lexicon lacks (as LibriSpeech's 200k-word LM against a smaller
+    words.txt) loses exactly the n-grams that use them, as arpa2fst with a symbol table; the graph then decodes
+    the known words. An LM in another case shares no words: a clear error, not an empty graph."""
+    hmm = toy_system("3state")
+    sentences = [s.split() for s in ["AB CD", "ABC DA ZORB", "CD AB ABC", "ZORB CD", "AB DA"]]
+    full = estimate_ngram(sentences, 3)
+    write_arpa(full, tmp_path / "lm.arpa.gz")
+    lm = read_graph_lm(tmp_path / "lm.arpa.gz", hmm.word2id)
+    for n in (1, 2, 3):
+        with_oov = [g for g in full.probs[n] if "ZORB" in g]
+        assert with_oov and lm.skipped[n] == len(with_oov)
+        assert set(lm.probs[n]) == set(full.probs[n]) - set(with_oov)
+    assert lm.backoffs[2].keys() == {g for g in full.backoffs[2] if "ZORB" not in g}
+    graph = word_hclg(hmm, lm, self_loop_scale=0.1)
+    words = ["CD", "AB", "DA"]
+    tids = equal_alignment(hmm.training_graph(words), 50, seed=1)
+    ll = np.full((len(tids), hmm.num_pdfs), -10.0, np.float32)
+    ll[np.arange(len(tids)), hmm.tid2pdf[np.asarray(tids)]] = 0.0
+    res = KaldiEngine().decode(graph, hmm.pdf_to_tid_matrix(ll), hmm.tm, 13.0)
+    assert words_of(res.words, dict(enumerate(WORDS))) == words
+    write_arpa(estimate_ngram([[w.lower() for w in s] for s in sentences], 3), tmp_path / "lower.arpa")
+    with pytest.raises(ValueError, match="only 0 of its 5 words are in words.txt; is it in another case"):
+        read_graph_lm(tmp_path / "lower.arpa", hmm.word2id)
+    with pytest.raises(FileNotFoundError, match="align_lm .*none.arpa: no such file"):
+        read_graph_lm(tmp_path / "none.arpa", hmm.word2id)

@@ -27,7 +27,7 @@ from valle.utils.settings import Setting, format_value, parse_value, settings_of
 
 # Read by run.sh itself (see egs/template/conf.sh): which corpora, and the role of each part.
 RECIPE_NAMES = ("corpus_source", "corpora", "labeled_train_parts", "unlabeled_parts", "dev_parts", "test_parts",
-                "tts_train_parts", "train_nproc", "cmd", "lm_dir", "lm_files")
+                "tts_train_parts", "train_nproc", "cmd", "lm_dir", "lm_files", "lm_base_url")
 CORPUS_FIELDS = ("dir", "parts", "prepare", "split", "unknown_speaker")   # <corpus>_dir, <corpus>_parts, ...
 
 

@@ -28,7 +28,19 @@ unlabeled_parts="small medium large"
 dev_parts="dev-clean"
 test_parts="test-clean"
 
-# Stage 2 (lang): CMUdict phones (as Kaldi's LibriSpeech recipe; the default); espeak-ng G2P for words it lacks.
+# LibriSpeech's LM resources (openslr 11), fetched by stage 0 into $lm_dir (resumable; sizes and gzip CRCs
+# checked; files already there are used). Offline? Put them there yourself (corpus_source=manual checks them), or
+# point align_lm / extra_lexicon at your copies. lm_base_url=https://us.openslr.org/resources/11 for a mirror.
+lm_dir=$dl_dir/lm
+lm_files="3-gram.pruned.1e-7.arpa.gz librispeech-lexicon.txt"
+
+# Stage 2 (lang): CMUdict phones (as Kaldi's LibriSpeech recipe; the default); LibriSpeech's lexicon for words
+# CMUdict lacks (its 200k words join the vocabulary stage 3 decodes LibriLight into); espeak-ng G2P for the rest.
+extra_lexicon=$lm_dir/librispeech-lexicon.txt
+
+# Stage 3: LibriLight decoded with the words of LibriSpeech's pruned trigram (Kaldi's tgmed), as the paper's
+# hybrid ASR (README, "Word decoding at LibriSpeech scale").
+align_lm=$lm_dir/3-gram.pruned.1e-7.arpa.gz
 
 # Stages 5-6: VALL-E trains on LibriLight only (60k h, phones from the stage-3 ASR); LibriSpeech 960 h trains
 # that ASR.

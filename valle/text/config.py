@@ -13,10 +13,10 @@ class LangConfig:
     g2p_languages: Tuple[str, ...] = setting(("en-us",), "espeak-ng voices used for G2P (ipa: one pronunciation "
                                                          "variant each)")
     bpe_vocab_size: int = setting(500, "sentencepiece BPE vocabulary over phone strings")
+    text_locale: str = setting("en-us", "how written numbers are read: en-us 'four hundred fifty two' "
+                                        "(LibriSpeech), en-gb 'four hundred and fifty two'; kept in the lang dir "
+                                        "for synthesis", choices=LOCALES)
     extra_lexicon: str = setting("", "an ARPAbet lexicon file (Kaldi format, stress digits allowed; egs/librispeech: "
                                      "openslr 11's librispeech-lexicon.txt). Its words join the vocabulary (stage 3 "
                                      "decodes unlabeled audio into it), pronounced by CMUdict where it has them, by "
                                      "this file for the rest, before the G2P. Empty: none")
-    text_locale: str = setting("en-us", "how written numbers are read: en-us 'four hundred fifty two' "
-                                        "(LibriSpeech), en-gb 'four hundred and fifty two'; kept in the lang dir "
-                                        "for synthesis", choices=LOCALES)

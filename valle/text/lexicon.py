@@ -140,7 +140,7 @@ def read_extra_lexicon(path, max_variants: int = 2) -> Dict[str, List[Tuple[str,
             if len(parts) < 2:
                 raise ValueError(f"{path}:{n}: a word without phones: {line.strip()!r}")
             pron = tuple(re.sub(r"[012]$", "", p.upper()) for p in parts[1:])
-            bad = [p for p in pron if p not in known]
+            bad = [orig for orig, p in zip(parts[1:], pron) if p not in known]
             if bad:
                 raise ValueError(f"{path}:{n}: {' '.join(bad)} not ARPAbet phones (the extra lexicon must be "
                                  f"ARPAbet, as CMUdict): {line.strip()!r}")

@@ -27,13 +27,13 @@ def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
-def check_file(path: Path, size: Optional[int] = None) -> Optional[str]:
-    """Why ``path`` is not a complete copy (None when it is): its size differs from ``size``, or, for ``.gz``,
-    the gzip stream is truncated or fails its CRC."""
+def check_file(path: Path, size: Optional[int] = None, gzipped: Optional[bool] = None) -> Optional[str]:
+    """Why ``path`` is not a complete copy (None when it is): its size differs from ``size``, or, when
+    ``gzipped`` (default: the name ends in .gz), the gzip stream is truncated or fails its CRC."""
     actual = path.stat().st_size
     if size is not None and actual != size:
         return f"{actual} bytes, expected {size}"
-    if path.name.endswith(".gz"):
+    if path.name.endswith(".gz") if gzipped is None else gzipped:
         try:
             with gzip.open(path, "rb") as f:
                 while f.read(CHUNK):
@@ -55,7 +55,7 @@ def fetch_file(url: str, dest: Path, size: Optional[int] = None, timeout: float 
         have = 0
     if size is None or have < size:
         _transfer(url, part, have, timeout)
-    problem = check_file(part, size)
+    problem = check_file(part, size, gzipped=dest.name.endswith(".gz"))
     if problem is not None:
         complete = size is None or part.stat().st_size >= size
         if complete:  # nothing to resume: the bytes themselves are wrong
