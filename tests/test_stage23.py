@@ -115,3 +115,38 @@ def test_a_failed_job_fails_the_stage_and_a_rerun_redoes_only_that_job(aligned_r
     assert changed and all(c.startswith("ali/") and (c.endswith((".2.jsonl.gz", ".2.tsv")) or c == "ali/2.json")
                            for c in changed), changed
     same_as_fixture()
+
+
+def test_an_external_lm_builds_the_same_graph_as_the_estimated_one(aligned_recipe, tmp_path):
+    """align_lm (egs/librispeech: LibriSpeech's trigram): the train step builds HCLG from the ARPA file instead of
+    estimating one. Given the recipe's own estimated LM plus n-grams of a word words.txt lacks, those n-grams are
+    left out (counted in decode_word/.done) and the graph has exactly the recipe's states and arcs."""
+    import gzip
+    import shutil
+
+    from valle.align.config import AlignConfig
+    from valle.align.stage import Parts, Stage3
+
+    tmp = aligned_recipe[0]
+    models = tmp_path / "models"
+    for d in ("gmm", "dnn", "lang"):
+        shutil.copytree(tmp / "exp" / "align" / d, models / d)
+    arpa = gzip.decompress((tmp / "exp" / "align" / "decode_word" / "lm.arpa.gz").read_bytes()).decode()
+    head, _, body = arpa.partition("\\1-grams:\n")
+    counts = {n: int(head.split(f"ngram {n}=")[1].split()[0]) for n in (1, 2, 3)}
+    extra = {1: "-3.0\tZZZNOTAWORD\t-0.1\n", 2: "-1.0\tZZZNOTAWORD </s>\t-0.1\n", 3: "-0.5\t<s> ZZZNOTAWORD </s>\n"}
+    for n in (1, 2, 3):
+        head = head.replace(f"ngram {n}={counts[n]}", f"ngram {n}={counts[n] + 1}")
+        body = body.replace(f"\\{n + 1}-grams:\n", extra[n] + f"\\{n + 1}-grams:\n") if n < 3 else \
+            body.replace("\\end\\", extra[3] + "\\end\\")
+    (tmp_path / "ext.arpa").write_text(head + "\\1-grams:\n" + body)
+    cfg = AlignConfig(lm=str(tmp_path / "ext.arpa"))
+    stage = Stage3(tmp / "data" / "lang", tmp / "data" / "manifests", tmp_path / "exp", tmp_path / "aligned",
+                   Parts(["train-clean-100"], [], ["small"]), 1, cfg, model_dir=models)
+    stage.build_word_graph()
+    ours = json.loads((models / "decode_word" / ".done").read_text())
+    recipe = json.loads((tmp / "exp" / "align" / "decode_word" / ".done").read_text())
+    assert ours["lm"] == str((tmp_path / "ext.arpa").resolve()) and ours["skipped_oov_ngrams"] == [1, 1, 1]
+    assert ours["ngrams"] == recipe["ngrams"]
+    assert (ours["graph_states"], ours["graph_arcs"]) == (recipe["graph_states"], recipe["graph_arcs"])
+    assert not (models / "decode_word" / "lm.arpa.gz").exists()  # named, not copied
