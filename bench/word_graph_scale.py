@@ -122,6 +122,15 @@ def synthetic_arpa(path: Path, mini_lm, vocab: list, bigrams: int, trigrams: int
     return [len(probs[n]) for n in (1, 2, 3)]
 
 
+def peak_rss_gb() -> float:
+    """This process's peak resident memory since it started (VmHWM: reset by exec, unlike ru_maxrss, which keeps
+    the forking parent's size in a spawned child)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
 def build_graph(lang_dir: str, exp_dir: str, lm_path: str, out: str) -> dict:
     """In a child process: stage 3's graph build, timed, with this process's peak memory."""
     from valle.align.engine import get_engine
@@ -139,7 +148,7 @@ def build_graph(lang_dir: str, exp_dir: str, lm_path: str, out: str) -> dict:
     hclg.write(out)
     states, arcs = graph_size(hclg)
     return {"lm_read_s": t1 - t0, "graph_s": t2 - t1, "states": states, "arcs": arcs,
-            "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
+            "peak_gb": peak_rss_gb(),
             "fst_mb": Path(out).stat().st_size / 1e6, "ngrams": [len(p) for p in lm.probs[1:]]}
 
 
