@@ -181,21 +181,14 @@ def lexicon_floor_per(al: PartAligner, gt: dict, cut_ids, mapper) -> dict:
     return {"per": 100.0 * errors / max(total, 1), "errors": errors, "ref_phones": total}
 
 
-def unlabeled_word_decode(al: PartAligner, gt: dict, train_part: str, parts, mapper, lm_order: int,
-                          lm_method: str) -> dict:
-    """PER and WER of the unlabeled parts decoded with words, as stage 3 does (DNN-HMM at 10 ms, HCLG of a word
-    n-gram of the training transcripts)."""
-    from valle.align.word_graph import graph_size, words_of
-    from valle.text.ngram import estimate_ngram
+def word_decode_errors(al: PartAligner, hclg, id2word: dict, gt: dict, parts, mapper) -> dict:
+    """The unlabeled parts decoded with the word graph ``hclg`` as stage 3 does (DNN-HMM at 10 ms, stage 3's beam):
+    PER against the spoken phones, WER against the true words, x real time (shared with word_graph_scale.py)."""
+    from valle.align.word_graph import words_of
     from valle.text.normalize import to_transcript
 
     asr = al.asr[10]
-    t0 = time.time()
-    lm = estimate_ngram([t.split() for t in al.lang.text(train_part).values()], lm_order, lm_method)
-    hclg = asr.word_hclg(lm)
-    graph_s = time.time() - t0
     hmm, s, _ = asr.dnn_system(10)
-    id2word = {i: w for w, i in al.lang.words.items()}
     pairs, word_pairs, audio, secs = [], [], 0.0, 0.0
     for part in parts:
         utts, cut_ids, feats = al.part(part, False)
@@ -213,9 +206,25 @@ def unlabeled_word_decode(al: PartAligner, gt: dict, train_part: str, parts, map
             pairs.append((ref, hyp.get(cut_id, [])))
             word_pairs.append((to_transcript(gt[cut_id]["text"]).split(), hyp_words.get(cut_id, [])))
     wer = phone_error_rate(word_pairs)
+    return {**phone_error_rate(pairs), "wer": wer["per"], "word_errors": wer["errors"], "ref_words": wer["ref_phones"],
+            "files": len(pairs), "x_real_time": audio / max(secs, 1e-9), "audio_s": audio}
+
+
+def unlabeled_word_decode(al: PartAligner, gt: dict, train_part: str, parts, mapper, lm_order: int,
+                          lm_method: str) -> dict:
+    """PER and WER of the unlabeled parts decoded with words, as stage 3 does (DNN-HMM at 10 ms, HCLG of a word
+    n-gram of the training transcripts)."""
+    from valle.align.word_graph import graph_size
+    from valle.text.ngram import estimate_ngram
+
+    asr = al.asr[10]
+    t0 = time.time()
+    lm = estimate_ngram([t.split() for t in al.lang.text(train_part).values()], lm_order, lm_method)
+    hclg = asr.word_hclg(lm)
+    graph_s = time.time() - t0
+    row = word_decode_errors(al, hclg, {i: w for w, i in al.lang.words.items()}, gt, parts, mapper)
     floor = lexicon_floor_per(al, gt, [c for part in parts for c in al.part(part, False)[1]], mapper)
-    return {**phone_error_rate(pairs), "wer": wer["per"], "floor_per": floor["per"], "word_errors": wer["errors"], "ref_words": wer["ref_phones"],
-            "files": len(pairs), "x_real_time": audio / max(secs, 1e-9), "graph_s": graph_s,
+    return {**row, "floor_per": floor["per"], "graph_s": graph_s,
             **dict(zip(("graph_states", "graph_arcs"), graph_size(hclg))),
             "ngrams": [len(p) for p in lm.probs[1:]]}
 

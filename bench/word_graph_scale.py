@@ -35,12 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alignment_accuracy import PartAligner, add_mini_args, ref_mapper  # noqa: E402
+from alignment_accuracy import PartAligner, add_mini_args, ref_mapper, word_decode_errors  # noqa: E402
 from valle.align.config import AlignConfig  # noqa: E402
-from valle.align.pipeline import phone_items  # noqa: E402
-from valle.eval.alignment import load_ground_truth, phone_error_rate  # noqa: E402
-from valle.text.ngram import BOS, EOS, estimate_ngram, write_arpa  # noqa: E402
-from valle.text.normalize import to_transcript  # noqa: E402
+from valle.eval.alignment import load_ground_truth  # noqa: E402
+from valle.text.ngram import estimate_ngram, write_arpa  # noqa: E402
 
 LIBRISPEECH_TGMED_GZ_BYTES = 34094057
 
@@ -152,33 +150,6 @@ def build_graph(lang_dir: str, exp_dir: str, lm_path: str, out: str) -> dict:
             "fst_mb": Path(out).stat().st_size / 1e6, "ngrams": [len(p) for p in lm.probs[1:]]}
 
 
-def decode_all(al: PartAligner, lang, hclg, gt: dict, parts, mapper) -> dict:
-    """Mini's unlabeled parts decoded with ``hclg`` as stage 3 does: PER, WER, x real time."""
-    from valle.align.word_graph import words_of
-
-    asr = al.asr[10]
-    hmm, s, _ = asr.dnn_system(10)
-    id2word = {i: w for w, i in lang.words.items()}
-    pairs, word_pairs, audio, secs = [], [], 0.0, 0.0
-    for part in parts:
-        utts, cut_ids, feats = al.part(part, False)
-        hyp, hyp_words = collections.defaultdict(list), collections.defaultdict(list)
-        for u in sorted(utts, key=lambda u: (u.cut_id, u.start)):
-            audio += u.duration
-            t0 = time.time()
-            res, _ = asr.decode_path(hclg, feats["fbank"][u.id], u.id, asr.cfg.word_decode_beam)
-            secs += time.time() - t0
-            if res.tids is not None:
-                hyp[u.cut_id] += [p for p, _, _ in phone_items(hmm, res.tids, s, u.duration) if p not in ("SIL", "SPN")]
-                hyp_words[u.cut_id] += words_of(res.words, id2word)
-        for cut_id in cut_ids:
-            pairs.append(([q for p, *_ in gt[cut_id]["phones"] if p != "sil" for q in mapper(p).split()],
-                          hyp.get(cut_id, [])))
-            word_pairs.append((to_transcript(gt[cut_id]["text"]).split(), hyp_words.get(cut_id, [])))
-    return {"per": phone_error_rate(pairs)["per"], "wer": phone_error_rate(word_pairs)["per"],
-            "x_real_time": audio / max(secs, 1e-9), "audio_s": audio}
-
-
 def main():
     args = get_args()
     logging.basicConfig(level=logging.WARNING)
@@ -228,7 +199,8 @@ def main():
             row = pool.apply(build_graph, (str(lang_dir), str(args.exp_dir), str(lm), str(work / f"{lang_dir.name}.fst")))
         row["lm_gz_mb"] = lm.stat().st_size / 1e6
         hclg = kaldifst.StdVectorFst.read(str(work / f"{lang_dir.name}.fst"))
-        row.update(decode_all(al, LangDir(lang_dir), hclg, gt, parts, mapper))
+        row.update(word_decode_errors(al, hclg, {i: w for w, i in LangDir(lang_dir).words.items()}, gt, parts,
+                                      mapper))
         del hclg
         rows[name] = row
         print(name, json.dumps(row), flush=True)

@@ -217,6 +217,6 @@ def test_download_lm_script_offline_exits_1_with_the_path_to_use(tmp_path):
     p = subprocess.run([sys.executable, str(REPO / "local" / "download_lm.py"), "--lm-dir", str(tmp_path / "lm"),
                         "--files", "librispeech-lexicon.txt", "--base-url", DEAD_URL], capture_output=True, text=True)
     assert p.returncode == 1 and "Traceback" not in p.stderr
-    assert f"could not download librispeech-lexicon.txt" in p.stderr
+    assert "could not download librispeech-lexicon.txt" in p.stderr
     assert f"put it at {tmp_path / 'lm' / 'librispeech-lexicon.txt'}" in p.stderr
     assert not list((tmp_path / "lm").glob("*"))  # no empty .part litter

@@ -116,7 +116,7 @@ def test_an_extra_lexicon_pronounces_what_cmudict_lacks_and_its_words_join_the_v
     assert info["num_extra_lexicon_words"] == 3 and info["num_vocabulary"] == info["num_words"] + 1
     # Another phone set in the file, a missing file, an IPA lang: errors that say so.
     extra.write_text("CAT k æ t\n")
-    with pytest.raises(ValueError, match="extra.txt:1: æ not ARPAbet phones"):
+    with pytest.raises(ValueError, match="extra.txt: CAT: æ not ARPAbet phones"):
         read_extra_lexicon(extra)
     with pytest.raises(FileNotFoundError, match="extra_lexicon .*nope.txt: no such file"):
         prepare_lang(texts, tmp_path / "lang2", LangConfig(extra_lexicon=str(tmp_path / "nope.txt")))

@@ -129,22 +129,17 @@ def word_key(word: str) -> str:
 def read_extra_lexicon(path, max_variants: int = 2) -> Dict[str, List[Tuple[str, ...]]]:
     """An ARPAbet lexicon in Kaldi's format ('WORD P1 P2 ...', stress digits allowed, as LibriSpeech's
     ``librispeech-lexicon.txt``): upper-case words, stress removed, at most ``max_variants`` distinct variants.
-    A phone outside ARPAbet is an error naming the line (the file is in another phone set)."""
+    A phone outside ARPAbet is an error naming the word (the file is in another phone set)."""
     known = set(ARPABET)
     prons: Dict[str, List[Tuple[str, ...]]] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 2:
-                raise ValueError(f"{path}:{n}: a word without phones: {line.strip()!r}")
-            pron = tuple(re.sub(r"[012]$", "", p.upper()) for p in parts[1:])
-            bad = [orig for orig, p in zip(parts[1:], pron) if p not in known]
+    for word, entries in read_lexicon(path).items():
+        variants = prons.setdefault(word.upper(), [])
+        for entry in entries:
+            pron = tuple(re.sub(r"[012]$", "", p.upper()) for p in entry)
+            bad = [orig for orig, p in zip(entry, pron) if p not in known]
             if bad:
-                raise ValueError(f"{path}:{n}: {' '.join(bad)} not ARPAbet phones (the extra lexicon must be "
-                                 f"ARPAbet, as CMUdict): {line.strip()!r}")
-            variants = prons.setdefault(parts[0].upper(), [])
+                raise ValueError(f"{path}: {word}: {' '.join(bad)} not ARPAbet phones (the extra lexicon must be "
+                                 f"ARPAbet, as CMUdict): {' '.join(entry)}")
             if pron not in variants and len(variants) < max_variants:
                 variants.append(pron)
     return prons
