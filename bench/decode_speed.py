@@ -14,9 +14,15 @@ integrated over the 750 steps (trapezoid rule); such rows say "estimated".
     python bench/decode_speed.py                       # tiny and paper, CPU (+ GPU when present)
     python bench/decode_speed.py --configs tiny --steps 150
 
-Last line: ``paper_cache_speedup=<x>`` (batch 1, the fastest device measured).
+Then the number formats (``--formats``): the cached AR and the NAR pass in float32, bfloat16 and int8 (dynamic
+quantization, ``valle/utils/precision.py``; float16 on GPUs), at each of ``--precision-batches``, side by side in
+one run with the speed-up over float32.
+
+Last lines: ``paper_cache_speedup=<x>`` (batch 1, the fastest device measured), then
+``paper_ar_10s_cpu_fp32_s=<s>`` (float32, cached, batch 1) and ``paper_ar_10s_cpu_s=<s>`` (the fastest format).
 """
 import argparse
+import copy
 import time
 
 import numpy as np
@@ -27,6 +33,7 @@ from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.sampling import SamplingConfig
 from valle.models.config import get_config
 from valle.models.valle import ARModel, NARModel
+from valle.utils.precision import inference_model
 
 TEXT_VOCAB = 80
 
@@ -119,6 +126,40 @@ def bench_config(name, device, steps, prompt_frames, max_recompute_s, batches):
     return rows, synth
 
 
+FORMATS = {"float32": ("float32", False), "bfloat16": ("bfloat16", False), "int8": ("float32", True),
+           "float16": ("float16", False)}
+
+
+def bench_precision(name, device, steps, prompt_frames, batches, formats):
+    """Cached AR decoding (``steps`` codes after the prompt) and the NAR pass (7 forwards), per number format and
+    batch, side by side in one run; ratios to float32 eager. Codec decoding stays float32 (timed once)."""
+    cfg = get_config(name).with_text_vocab(TEXT_VOCAB)
+    torch.manual_seed(0)
+    ar32, nar32 = ARModel(cfg).to(device).eval(), NARModel(cfg).to(device).eval()
+    rows = []
+    for fmt in formats:
+        dtype, int8 = FORMATS[fmt]
+        if (device.type == "cpu" and dtype == "float16") or (device.type != "cpu" and int8):
+            continue
+        ar = inference_model(copy.deepcopy(ar32), dtype, int8)
+        nar = inference_model(copy.deepcopy(nar32), dtype, int8)
+        for batch in batches:
+            text, tl, prompt, pl, phones = inputs(batch, steps, prompt_frames, device)
+            dcfg = exact_length(steps, phones)
+            generate_ar(ar, text, tl, prompt[..., 0], pl, torch.full_like(phones, 2), dcfg)   # warm-up
+            t_ar, res = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg), device)
+            assert all(len(c) == steps for c in res.codes), [len(c) for c in res.codes]
+            first = torch.stack(res.codes).to(device)
+            cl = torch.full((batch,), steps, device=device)
+            t_nar, _ = timed(lambda: generate_nar(nar, text, tl, prompt, pl, first, cl), device)
+            rows.append({"config": name, "device": device.type, "format": fmt, "batch": batch, "ar_s": t_ar,
+                         "nar_s": t_nar, "audio_s": batch * steps / 75})
+    for r in rows:
+        base = next(b for b in rows if b["format"] == "float32" and b["batch"] == r["batch"])
+        r["ar_speedup"], r["nar_speedup"] = base["ar_s"] / r["ar_s"], base["nar_s"] / r["nar_s"]
+    return rows
+
+
 def _codec(device):
     from valle.codec.encodec import new_model
     model = new_model().to(device).eval()
@@ -135,6 +176,10 @@ def main():
     p.add_argument("--max-recompute-s", type=float, default=120.0,
                    help="measure full recompute only when predicted to take at most this long; else estimate")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--formats", default="float32 bfloat16 int8 float16",
+                   help=f"number formats of the precision rows ({', '.join(FORMATS)}; float16 on GPUs only)")
+    p.add_argument("--precision-batches", default="1 8")
+    p.add_argument("--skip-recompute", action="store_true", help="only the precision rows")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -142,9 +187,11 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
           + f"; {args.steps} AR steps ({args.steps / 75:.1f} s) after a {args.prompt_frames / 75:.1f} s prompt")
-    print(f"{'config':7} {'device':6} {'batch':>5} {'cache s':>9} {'recompute s':>12} {'speedup':>8}")
     all_rows = []
-    for name in args.configs.split():
+    codec_s = {}
+    for name in ([] if args.skip_recompute else args.configs.split()):
+        if not all_rows:
+            print(f"{'config':7} {'device':6} {'batch':>5} {'cache s':>9} {'recompute s':>12} {'speedup':>8}")
         for device in devices:
             rows, synth = bench_config(name, device, args.steps, args.prompt_frames, args.max_recompute_s,
                                        [int(b) for b in args.batches.split()])
@@ -154,10 +201,35 @@ def main():
             print(f"{name:7} {device.type:6} synthesis of {synth['audio_s']:.1f} s at batch 1: AR {synth['ar_s']:.2f} s + "
                   f"NAR {synth['nar_s']:.2f} s + codec {synth['codec_s']:.2f} s -> RTF {synth['rtf']:.3f}", flush=True)
             all_rows += rows
+            codec_s[name, device.type] = synth["codec_s"] / synth["audio_s"]
     paper = [r for r in all_rows if r["config"] == "paper" and r["batch"] == 1]
     if paper:
         best = min(paper, key=lambda r: r["cache_s"])
         print(f"paper_cache_speedup={best['speedup']:.1f}")
+
+    print(f"\nnumber formats: cached AR ({args.steps} steps) and NAR (7 forwards), eager; x = speed-up over float32 "
+          f"in this run")
+    print(f"{'config':7} {'device':6} {'format':14} {'batch':>5} {'AR s':>8} {'x':>5} {'NAR s':>7} {'x':>5} "
+          f"{'AR+NAR RTF':>10} {'audio s/s':>9}")
+    prec = []
+    for name in args.configs.split():
+        for device in devices:
+            for r in bench_precision(name, device, args.steps, args.prompt_frames,
+                                     [int(b) for b in args.precision_batches.split()], args.formats.split()):
+                prec.append(r)
+                rtf = (r["ar_s"] + r["nar_s"]) / r["audio_s"]
+                print(f"{r['config']:7} {r['device']:6} {r['format']:14} {r['batch']:5d} {r['ar_s']:8.2f} "
+                      f"{r['ar_speedup']:5.2f} {r['nar_s']:7.2f} {r['nar_speedup']:5.2f} {rtf:10.3f} "
+                      f"{1 / rtf:9.2f}", flush=True)
+    cpu1 = [r for r in prec if r["config"] == "paper" and r["device"] == "cpu" and r["batch"] == 1]
+    if cpu1:
+        fp32 = next(r for r in cpu1 if r["format"] == "float32")
+        best = min(cpu1, key=lambda r: r["ar_s"])
+        if ("paper", "cpu") in codec_s:
+            rtf = (best["ar_s"] + best["nar_s"]) / best["audio_s"] + codec_s["paper", "cpu"]
+            print(f"paper synthesis on CPU at batch 1 with {best['format']}: RTF {rtf:.3f} (codec float32)")
+        print(f"paper_ar_10s_cpu_fp32_s={fp32['ar_s']:.2f}")
+        print(f"paper_ar_10s_cpu_s={best['ar_s']:.2f}")
 
 
 if __name__ == "__main__":

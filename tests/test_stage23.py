@@ -120,7 +120,8 @@ def test_a_failed_job_fails_the_stage_and_a_rerun_redoes_only_that_job(aligned_r
 def test_an_external_lm_builds_the_same_graph_as_the_estimated_one(aligned_recipe, tmp_path):
     """align_lm (egs/librispeech: LibriSpeech's trigram): the train step builds HCLG from the ARPA file instead of
     estimating one. Given the recipe's own estimated LM plus n-grams of a word words.txt lacks, those n-grams are
-    left out (counted in decode_word/.done) and the graph has exactly the recipe's states and arcs."""
+    left out (counted in decode_word/.done) and the graph has exactly the recipe's states and arcs. A graph built
+    from another LM than the settings name is rebuilt."""
     import gzip
     import shutil
 
@@ -150,3 +151,8 @@ def test_an_external_lm_builds_the_same_graph_as_the_estimated_one(aligned_recip
     assert ours["ngrams"] == recipe["ngrams"]
     assert (ours["graph_states"], ours["graph_arcs"]) == (recipe["graph_states"], recipe["graph_arcs"])
     assert not (models / "decode_word" / "lm.arpa.gz").exists()  # named, not copied
+    # The train step rebuilds the graph (only) when the settings name another LM than it was built from.
+    assert stage._word_graph_current()
+    estimated = Stage3(tmp / "data" / "lang", tmp / "data" / "manifests", tmp_path / "exp", tmp_path / "aligned",
+                       Parts(["train-clean-100"], [], ["small"]), 1, AlignConfig(), model_dir=models)
+    assert not estimated._word_graph_current()

@@ -264,7 +264,7 @@ class Stage3:
             fbank = self._subset_features("fbank")
             for step in steps:
                 step(fbank)
-        if decode == "decode_word" and not (self.model_dir / decode / ".done").is_file():
+        if decode == "decode_word" and not self._word_graph_current():
             self.build_word_graph()
 
     def _decode_dir(self) -> Optional[str]:
@@ -468,6 +468,28 @@ class Stage3:
     def id2word(self) -> Dict[int, str]:
         return {i: w for w, i in self.lang.words.items()}
 
+    def _lm_source(self) -> dict:
+        """What the word graph is built from, as its ``.done`` records it."""
+        if self.cfg.lm:
+            return {"lm": str(Path(self.cfg.lm).resolve()), "lm_bytes": Path(self.cfg.lm).stat().st_size}
+        return {"lm_order": self.cfg.lm_order, "lm_method": self.cfg.lm_method}
+
+    def _word_graph_current(self) -> bool:
+        """True when ``decode_word`` holds a graph built from the LM the settings name now (a changed ``align_lm``
+        or LM order rebuilds it; the acoustic models are kept)."""
+        marker = self.model_dir / "decode_word" / ".done"
+        if not marker.is_file():
+            return False
+        built = json.loads(marker.read_text())
+        if self.cfg.lm and not Path(self.cfg.lm).is_file():
+            return False  # build_word_graph says the file is missing
+        want = self._lm_source()
+        if any(built.get(k) != v for k, v in want.items()):
+            logging.info("the word graph in %s was built from another LM than the settings name now (%s): rebuilding "
+                         "it", marker.parent, want)
+            return False
+        return True
+
     def build_word_graph(self) -> None:
         """The decoding graph HCLG of the DNN-HMM with a word n-gram (``HCLG.fst``, under ``model_dir/decode_word``).
         The n-gram is ``align_lm``, else one estimated from the training parts' normalized transcripts (written
@@ -477,13 +499,13 @@ class Stage3:
         out.mkdir(parents=True, exist_ok=True)
         if self.cfg.lm:  # not copied (a LibriSpeech LM is large): .done names it
             lm = read_graph_lm(Path(self.cfg.lm), self.lang.words)
-            source = {"lm": str(Path(self.cfg.lm).resolve()), "lm_bytes": Path(self.cfg.lm).stat().st_size,
-                      "skipped_oov_ngrams": lm.skipped[1:]}
+            (out / "lm.arpa.gz").unlink(missing_ok=True)  # an estimated LM of an earlier build
+            source = {**self._lm_source(), "skipped_oov_ngrams": lm.skipped[1:]}
         else:
             sentences = [text.split() for part in self.parts.train for text in self.lang.text(part).values()]
             lm = estimate_ngram(sentences, self.cfg.lm_order, self.cfg.lm_method)
             write_arpa(lm, out / "lm.arpa.gz")
-            source = {"sentences": len(sentences)}
+            source = {**self._lm_source(), "sentences": len(sentences)}
         t1 = time.time()
         hclg = self.asr.word_hclg(lm)
         with atomic_path(out / "HCLG.fst") as tmp:

@@ -142,6 +142,8 @@ def word_hclg(hmm: HmmSystem, lm: NgramLM, self_loop_scale: float = 0.1, transit
     # with a one-state transducer: t:t for every other transition id, eps:d for each disambiguation id d. The
     # result has HCLGa's states and arcs (no Python pass over a graph of millions of arcs).
     drop = set(disambig_tids)
+    if drop and min(drop) <= hmm.tm.num_transition_ids:  # Kaldi numbers them after the real transition ids
+        raise ValueError("disambiguation transition ids overlap the transition model's ids")
     loops = [f"0 0 {t} {t}" for t in range(1, hmm.tm.num_transition_ids + 1)] + [f"0 0 0 {d}" for d in sorted(drop)]
     relabel = kaldifst.compile(s="\n".join(loops) + "\n0\n", acceptor=False)
     kaldifst.arcsort(relabel, sort_type="olabel")

@@ -37,3 +37,13 @@ class DecodeConfig:
                                                 "0.4 s per phone on average is a loop")
     nar_greedy: bool = True
     seed: Optional[int] = setting(0, "random seed of the sampling (empty: not seeded)")
+    dtype: str = setting("float32", "weights and activations of the AR and NAR models: float32; bfloat16 (GPUs, and "
+                                    "CPUs with AVX-512 BF16 or AMX: faster there, emulated and slow elsewhere); "
+                                    "float16 (GPUs); auto: bfloat16 where the hardware has it (README, 'Decoding "
+                                    "speed')", choices=("float32", "bfloat16", "float16", "auto"))
+    int8: bool = setting(False, "CPU: int8 linear layers (dynamic quantization: int8 weights, a scale per output "
+                                "channel, activations quantized on the fly); needs dtype float32 (or auto)")
+
+    def __post_init__(self):
+        if self.int8 and self.dtype not in ("float32", "auto"):
+            raise ValueError(f"int8 layers take float32 activations: dtype must be float32, got {self.dtype}")

@@ -59,7 +59,7 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
     history = ras_history(prompt, prompt_lens, cfg.sampling.ras_window)
     step = 0
     while active.numel():
-        logits = logits.clone()
+        logits = logits.to(torch.float32, copy=True)  # sampled in float32 whatever the model computes in
         logits[step < min_len[active], model.eos] = float("-inf")
         tokens = sample(logits, cfg.sampling, history, generator)
         done = tokens == model.eos
@@ -119,7 +119,7 @@ def generate_nar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: tor
         if cfg.nar_greedy:
             codes[..., j] = logits.argmax(-1)
         else:
-            flat = sample(logits.reshape(B * T, -1), cfg.sampling, None, generator)
+            flat = sample(logits.reshape(B * T, -1).float(), cfg.sampling, None, generator)
             codes[..., j] = flat.view(B, T)
     codes[torch.arange(T, device=first.device)[None] >= code_lens[:, None]] = 0
     return codes

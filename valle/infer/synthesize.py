@@ -31,6 +31,7 @@ from valle.infer.text import TextError, TextFrontend, merge_repeats, split_text
 from valle.text.lexicon import SIL
 from valle.models.config import text_vocab_size
 from valle.models.io import CheckpointError, load_model
+from valle.utils.precision import inference_model
 
 MODES = ("cross", "continuation")
 PHONES_PER_SECOND = 12.0   # about LibriSpeech's speaking rate: sizes text pieces from seconds of training crop
@@ -85,8 +86,8 @@ class Synthesizer:
             raise CheckpointError(f"{ar_path} and {nar_path} were trained with different phone tables")
         self.phone_ids = ar_meta["phones"]
         self.eos = text_vocab_size(self.phone_ids) - 1
-        self.ar.to(self.device)
-        self.nar.to(self.device)
+        self.ar = inference_model(self.ar.to(self.device), decode.dtype, decode.int8)
+        self.nar = inference_model(self.nar.to(self.device), decode.dtype, decode.int8)
         check_codec(codec_path, {"AR": ar_meta.get("codec"), "NAR": nar_meta.get("codec")})
         self.codec = load_codec(codec_path, device=device)
         if self.codec.num_codebooks != self.ar.config.num_codebooks:
