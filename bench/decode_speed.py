@@ -85,6 +85,16 @@ def estimate_recompute(model, text, text_lens, prompt1, prompt_lens, steps, devi
     return float(np.trapezoid(times, lengths) + times[-1])  # sum over steps 0..steps-1 ~ integral + one step
 
 
+def timed_cached_ar(ar, batch, steps, prompt_frames, device):
+    """(inputs, decode config, seconds, result) of a cached AR decode of exactly ``steps`` codes, after a warm-up."""
+    text, tl, prompt, pl, phones = args = inputs(batch, steps, prompt_frames, device)
+    dcfg = exact_length(steps, phones)
+    generate_ar(ar, text, tl, prompt[..., 0], pl, torch.full_like(phones, 2), dcfg)   # warm-up
+    t, res = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg), device)
+    assert all(len(c) == steps for c in res.codes), [len(c) for c in res.codes]
+    return args, dcfg, t, res
+
+
 def bench_config(name, device, steps, prompt_frames, max_recompute_s, batches):
     cfg = get_config(name).with_text_vocab(TEXT_VOCAB)
     torch.manual_seed(0)
@@ -92,11 +102,7 @@ def bench_config(name, device, steps, prompt_frames, max_recompute_s, batches):
     ar = ARModel(cfg).to(device, dtype).eval()
     rows = []
     for batch in batches:
-        text, tl, prompt, pl, phones = inputs(batch, steps, prompt_frames, device)
-        dcfg = exact_length(steps, phones)
-        generate_ar(ar, text, tl, prompt[..., 0], pl, torch.full_like(phones, 2), dcfg)   # warm-up
-        t_cache, res = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg), device)
-        assert all(len(c) == steps for c in res.codes), [len(c) for c in res.codes]
+        (text, tl, prompt, pl, phones), dcfg, t_cache, res = timed_cached_ar(ar, batch, steps, prompt_frames, device)
         # One full forward at the final length predicts the recompute time (a step costs about its
         # sequence length); measure it fully only when that is affordable.
         last = _forward_seconds(ar, text, tl, prompt[..., 0], pl, steps - 1, device)
@@ -144,11 +150,7 @@ def bench_precision(name, device, steps, prompt_frames, batches, formats):
         ar = inference_model(copy.deepcopy(ar32), dtype, int8)
         nar = inference_model(copy.deepcopy(nar32), dtype, int8)
         for batch in batches:
-            text, tl, prompt, pl, phones = inputs(batch, steps, prompt_frames, device)
-            dcfg = exact_length(steps, phones)
-            generate_ar(ar, text, tl, prompt[..., 0], pl, torch.full_like(phones, 2), dcfg)   # warm-up
-            t_ar, res = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg), device)
-            assert all(len(c) == steps for c in res.codes), [len(c) for c in res.codes]
+            (text, tl, prompt, pl, _), _, t_ar, res = timed_cached_ar(ar, batch, steps, prompt_frames, device)
             first = torch.stack(res.codes).to(device)
             cl = torch.full((batch,), steps, device=device)
             t_nar, _ = timed(lambda: generate_nar(nar, text, tl, prompt, pl, first, cl), device)
