@@ -19,7 +19,6 @@ Last line: librispeech_size_hclg_build_s=<x>
 """
 import argparse
 import collections
-import gzip
 import json
 import logging
 import multiprocessing
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alignment_accuracy import PartAligner, add_mini_args, ref_mapper, word_decode_errors  # noqa: E402
 from valle.align.config import AlignConfig  # noqa: E402
 from valle.eval.alignment import load_ground_truth  # noqa: E402
-from valle.text.ngram import estimate_ngram, write_arpa  # noqa: E402
+from valle.text.ngram import NgramLM, estimate_ngram, write_arpa  # noqa: E402
 
 LIBRISPEECH_TGMED_GZ_BYTES = 34094057
 
@@ -108,15 +107,7 @@ def synthetic_arpa(path: Path, mini_lm, vocab: list, bigrams: int, trigrams: int
     for n in (1, 2):
         for g in probs[n]:
             backoffs[n].setdefault(g, float(np.log10(rng.uniform(0.2, 0.9))))
-    with gzip.open(path, "wt", encoding="utf-8", compresslevel=6) as f:
-        f.write("\n\\data\\\n" + "".join(f"ngram {n}={len(probs[n])}\n" for n in (1, 2, 3)) + "\n")
-        for n in (1, 2, 3):
-            f.write(f"\\{n}-grams:\n")
-            for g in sorted(probs[n]):
-                bo = backoffs[n].get(g) if n < 3 else None
-                f.write(f"{probs[n][g]:.6f}\t{' '.join(g)}" + (f"\t{bo:.6f}\n" if bo is not None else "\n"))
-            f.write("\n")
-        f.write("\\end\\\n")
+    write_arpa(NgramLM(3, probs, backoffs), path)
     return [len(probs[n]) for n in (1, 2, 3)]
 
 
