@@ -11,15 +11,15 @@ What is required, and why:
   a near-tie changes what follows in the AR, so exact equality is not the contract.
 """
 import copy
-import dataclasses
 
 import pytest
 import torch
 
 from test_models import SMALL
+from trained_small import trained_small_models
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
 from valle.infer.sampling import SamplingConfig
-from valle.models.valle import ARModel, NARModel, loss_and_accuracy
+from valle.models.valle import ARModel
 from valle.utils.precision import inference_model
 
 MARGIN = 1.0
@@ -29,43 +29,9 @@ FORMATS = {"bfloat16": ("bfloat16", False, 0.02), "int8": ("float32", True, 0.06
 GREEDY = DecodeConfig(sampling=SamplingConfig(top_k=1), min_frames_per_phone=3, max_frames_per_phone=3)
 
 
-def task(n: int = 12, seed: int = 0):
-    """Sequences a small model learns in a few hundred updates: each text is 6 random phones; codebook k of
-    frame t is (31 * phone[t // 3] + 7 * k + t) mod the codebook size (three frames a phone, every codebook its own
-    offset)."""
-    g = torch.Generator().manual_seed(seed)
-    V = SMALL.text_vocab_size
-    text = torch.randint(1, V - 1, (n, 7), generator=g)
-    text[:, -1] = V - 1
-    t = torch.arange(18)
-    phone = text[:, t // 3]
-    codes = torch.stack([(31 * phone + 7 * k + t) % SMALL.codebook_size for k in range(8)], dim=-1)
-    return text, torch.full((n,), 7), codes, torch.full((n,), 18)
-
-
-def train(model, batch_fn, steps):
-    torch.manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(steps):
-        loss_sum, _, n = loss_and_accuracy(*model(*batch_fn()))
-        opt.zero_grad()
-        (loss_sum / n).backward()
-        opt.step()
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def trained():
-    torch.manual_seed(0)
-    cfg = dataclasses.replace(SMALL, dropout=0.0)
-    text, tl, codes, cl = task()
-    ar = train(ARModel(cfg), lambda: (text, tl, codes[..., 0], cl), 200)
-    stages = torch.arange(12) % 7 + 1
-    prompt, pl = codes[:, :6], torch.full((12,), 6)
-    nar = train(NARModel(cfg), lambda: (text, tl, prompt, pl, codes[:, 6:], cl - 6, stages), 200)
-    _, hits, n = loss_and_accuracy(*ar(text, tl, codes[..., 0], cl), k=1)
-    assert hits / n > 0.9, "the AR model did not learn the task: the comparisons below would be meaningless"
-    return ar, nar, (text, tl, codes, cl)
+    return trained_small_models()
 
 
 def agreement(ref: torch.Tensor, other: torch.Tensor):

@@ -43,7 +43,12 @@ class DecodeConfig:
                                     "speed')", choices=("float32", "bfloat16", "float16", "auto"))
     int8: bool = setting(False, "CPU: int8 linear layers (dynamic quantization: int8 weights, a scale per output "
                                 "channel, activations quantized on the fly); needs dtype float32 (or auto)")
+    compile: bool = setting(False, "AR decoding: a static KV cache and one torch.compile'd step (CUDA graphs on a "
+                                   "GPU); the first batch of each shape compiles (README, 'Decoding speed')")
 
     def __post_init__(self):
         if self.int8 and self.dtype not in ("float32", "auto"):
             raise ValueError(f"int8 layers take float32 activations: dtype must be float32, got {self.dtype}")
+        if self.int8 and self.compile:
+            raise ValueError("compile and int8 do not go together: torch.compile cannot trace torch.ao's quantized "
+                             "layers (their packed weights are opaque to it); on a CPU int8 alone is the faster")

@@ -5,8 +5,11 @@ sequence stops at its own EOS; finished rows leave the batch (``KVCache.select``
 ones step alone. Length guards come from the number of phones to speak: EOS is suppressed until
 ``min_frames_per_phone`` frames per phone are out, and a sequence that reaches ``max_frames_per_phone``
 per phone is cut there and reported as an EOS failure.
+With ``DecodeConfig.compile`` the AR steps run over a :class:`~valle.models.transformer.StaticKVCache` instead:
+fixed shapes, every row kept to the end, one ``torch.compile``d step (CUDA graphs on a GPU) replayed every frame.
 NAR: greedy (argmax) by default, one full forward per codebook.
 """
+import weakref
 from dataclasses import dataclass
 from typing import List
 
@@ -34,15 +37,60 @@ def ras_history(prompt: torch.Tensor, prompt_lens: torch.Tensor, window: int) ->
     return history
 
 
+# A static cache holds prefix + frames rounded up to this many positions, so that utterances of similar length share
+# one compiled step (each capacity is a shape of its own: one compilation, one CUDA graph).
+STATIC_CAPACITY_MULTIPLE = 256
+# Compiled steps per model: one per (batch size, capacity) is compiled; past torch's default limit (8) it would
+# silently fall back to eager.
+RECOMPILE_LIMIT = 64
+_compiled_steps = weakref.WeakKeyDictionary()   # model -> its compiled static_step
+_static_caches = weakref.WeakKeyDictionary()    # model -> its last StaticKVCache, reused while the shape fits
+
+
+def static_capacity(prefix_len: int, max_frames: int) -> int:
+    need = prefix_len + max_frames
+    return -(-need // STATIC_CAPACITY_MULTIPLE) * STATIC_CAPACITY_MULTIPLE
+
+
+def static_cache_for(model, batch: int, capacity: int):
+    """The model's static cache for this shape: the last one when it matches, else a new one (which replaces it, so
+    at most one is held per model). Reusing it keeps its addresses: a CUDA graph recorded over them replays."""
+    w = model.audio_emb.weight
+    cache = _static_caches.get(model)
+    if cache is None or not cache.matches(batch, capacity, w.dtype, w.device):
+        _static_caches.pop(model, None)      # free the old buffers before allocating the new ones
+        cache = model.new_static_cache(batch, capacity)
+        if w.device.type == "cuda":
+            for buf in cache.buffers():      # fixed addresses: CUDA graphs read them in place, no copy
+                torch._dynamo.mark_static_address(buf)
+        _static_caches[model] = cache
+    return cache
+
+
+def compiled_step(model):
+    """``model.static_step`` compiled once per model: the whole step one graph (``fullgraph``: a graph break is an
+    error), static shapes; CUDA graphs on a GPU (``reduce-overhead``: one replay per step instead of a few hundred
+    kernel launches)."""
+    fn = _compiled_steps.get(model)
+    if fn is None:
+        cuda = next(model.parameters()).device.type == "cuda"
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+        fn = torch.compile(model.static_step, fullgraph=True, dynamic=False,
+                           mode="reduce-overhead" if cuda else None)
+        _compiled_steps[model] = fn
+    return fn
+
+
 @torch.no_grad()
 def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor,
                 prompt_lens: torch.Tensor, target_phones: torch.Tensor, cfg: DecodeConfig = DecodeConfig(),
-                use_cache: bool = True) -> ARResult:
+                use_cache: bool = True, static: bool = False) -> ARResult:
     """Codebook-1 codes after the prompt for each sequence.
 
     text ``[B, Lx]`` (phones + EOS, 0-padded), prompt ``[B, P]`` codebook-1 codes (P may be 0),
     target_phones ``[B]``: phones still to be spoken (sets the length guards).
     ``use_cache=False`` recomputes the whole sequence every step (the reference and the benchmark's baseline).
+    ``static``: the static cache's step without compiling it (what ``cfg.compile`` compiles; tests compare it).
     """
     device = text.device
     B = text.shape[0]
@@ -52,7 +100,13 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
     out = [[] for _ in range(B)]
     hit_eos = [False] * B
     active = torch.arange(B, device=device)           # rows of the original batch still decoding
-    if use_cache:
+    static = use_cache and (static or cfg.compile)
+    if static:
+        capacity = static_capacity(text.shape[1] + prompt.shape[1], int(max_len.max()))
+        logits, state = model.prefill(text, text_lens, prompt, prompt_lens, static_cache_for(model, B, capacity))
+        step_fn = compiled_step(model) if cfg.compile else model.static_step
+        all_tokens = torch.zeros(B, dtype=torch.long, device=device)   # finished rows feed code 0, ignored
+    elif use_cache:
         logits, state = model.prefill(text, text_lens, prompt, prompt_lens)
     else:
         logits = _full_logits(model, text, text_lens, prompt, prompt_lens, [[] for _ in range(B)])
@@ -78,11 +132,17 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
         history = torch.cat([history, tokens[:, None]], dim=1)[keep, -window:] if window else history[keep]
         if keep.numel() < active.numel():
             active = active[keep]
-            if use_cache:
+            if use_cache and not static:
                 state["cache"].select(keep)
                 state["keys"], state["pos"] = state["keys"][keep], state["pos"][keep]
         tokens = tokens[keep]
-        if use_cache:
+        if static:
+            all_tokens[active] = tokens
+            if cfg.compile and device.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()
+            logits = step_fn(all_tokens, state["pos"], state["index"], state["cache"])[active]
+            state["pos"], state["index"] = state["pos"] + 1, state["index"] + 1
+        elif use_cache:
             logits = model.step(tokens, state)
         else:
             logits = _full_logits(model, text[active], text_lens[active], prompt[active], prompt_lens[active],

@@ -15,14 +15,15 @@ Tensors: text ``[B, Lx]`` phone ids (0 = padding) with lengths counting the EOS;
 or ``[B, T, 8]`` (NAR) with lengths; padded positions hold any valid id (they are masked).
 """
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from valle.models.config import ModelConfig
-from valle.models.transformer import AdaptiveLayerNorm, KVCache, SinusoidalPositions, Transformer, lengths_to_mask
+from valle.models.transformer import (AdaptiveLayerNorm, KVCache, SinusoidalPositions, StaticKVCache, Transformer,
+                                      lengths_to_mask)
 
 IGNORE = -100  # target id of padded positions (F.cross_entropy's ignore_index)
 
@@ -98,22 +99,36 @@ class ARModel(nn.Module):
 
     # --- incremental decoding with the KV cache -------------------------------------------------
     @torch.no_grad()
-    def prefill(self, text, text_lens, prompt, prompt_lens):
+    def prefill(self, text, text_lens, prompt, prompt_lens, static_cache: Optional[StaticKVCache] = None):
         """Run the prefix ``[phones, EOS | prompt codes]``; return next-code logits ``[B, 1025]`` and a state.
 
         ``prompt`` is ``[B, P]`` codebook-1 codes (P may be 0). The state holds the cache, the key mask
-        and each sequence's next audio position, for :meth:`step`.
+        and each sequence's next audio position, for :meth:`step`. With ``static_cache`` (emptied first, see
+        :meth:`new_static_cache`) the prefix goes there instead, for :meth:`static_step`; the state then holds
+        the cache position the next step writes (``index``) instead of the key mask.
         """
         B, Lx = text.shape
         P = prompt.shape[1]
         x, y = self._embed(text, prompt)
-        cache = KVCache(self.config.num_layers)
+        if static_cache is not None:
+            static_cache.reset()
+        cache = static_cache if static_cache is not None else KVCache(self.config.num_layers)
         h = self.transformer(torch.cat([x, y], dim=1), self.prefix_mask(text_lens, Lx, prompt_lens, P),
                              cache=cache)
         last = torch.where(prompt_lens > 0, Lx + prompt_lens - 1, text_lens - 1)
         logits = h[torch.arange(B, device=h.device), last] @ self.output_weight().t()
         keys = torch.cat([lengths_to_mask(text_lens, Lx), lengths_to_mask(prompt_lens, P)], dim=1)
+        if static_cache is not None:
+            static_cache.valid[:, : Lx + P] = keys
+            return logits, {"cache": cache, "index": torch.tensor([Lx + P], device=x.device),
+                            "pos": prompt_lens.clone()}
         return logits, {"cache": cache, "keys": keys, "pos": prompt_lens.clone()}
+
+    def new_static_cache(self, batch: int, capacity: int) -> StaticKVCache:
+        """An empty :class:`StaticKVCache` for ``batch`` sequences of up to ``capacity`` positions (prefix included),
+        in the model's dtype and device."""
+        c, w = self.config, self.audio_emb.weight
+        return StaticKVCache(c.num_layers, batch, c.num_heads, c.d_model // c.num_heads, capacity, w.dtype, w.device)
 
     @torch.no_grad()
     def step(self, codes: torch.Tensor, state: dict) -> torch.Tensor:
@@ -124,6 +139,16 @@ class ARModel(nn.Module):
         keys = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=codes.device)], dim=1)
         h = self.transformer(y, keys[:, None, None, :], cache=state["cache"])
         state["keys"], state["pos"] = keys, pos + 1
+        return h[:, -1] @ self.output_weight().t()
+
+    def static_step(self, codes: torch.Tensor, pos: torch.Tensor, index: torch.Tensor,
+                    cache: StaticKVCache) -> torch.Tensor:
+        """:meth:`step` over a :class:`StaticKVCache`, with the same shapes every step (for ``torch.compile``):
+        every row of the batch appends ``codes`` ``[B]`` at audio positions ``pos`` ``[B]``, in cache position
+        ``index`` (``[1]``); returns the next-code logits ``[B, 1025]``. The caller advances ``pos`` and ``index``."""
+        y = self._embed_audio(codes[:, None], pos[:, None])
+        step_cache = cache.at(index)
+        h = self.transformer(y, cache.valid[:, None, None, :], cache=step_cache)
         return h[:, -1] @ self.output_weight().t()
 
 
