@@ -30,6 +30,19 @@ def test_both_prompt_modes_write_24k_wavs(recipe, tmp_path, mode):
     assert np.array_equal(sf.read(again)[0], audio)          # same seed, same audio
 
 
+def test_compiled_and_bfloat16_synthesis(recipe, tmp_path):
+    """--compile (static cache, compiled step) writes the very audio of the eager decode; --dtype bfloat16 (models
+    and codec decoder) speaks too, with other samples (so the format was applied)."""
+    args = common(recipe) + ["--text", "hello cat, world", "--prompt-text", "hello world", "--top-k", "20",
+                             "--max-frames-per-phone", "4"]
+    wavs = {}
+    for name, extra in (("eager", []), ("compiled", ["--compile", "true"]), ("bf16", ["--dtype", "bfloat16"])):
+        main(args + ["--out", str(tmp_path / f"{name}.wav")] + extra)
+        wavs[name] = sf.read(tmp_path / f"{name}.wav")[0]
+    assert np.array_equal(wavs["compiled"], wavs["eager"])
+    assert len(wavs["bf16"]) > 0 and not np.array_equal(wavs["bf16"], wavs["eager"])
+
+
 def test_batch_mode(recipe, tmp_path):
     lines = tmp_path / "lines.txt"
     prompt = recipe / "prompt.wav"

@@ -37,7 +37,8 @@ class DecodeConfig:
                                                 "0.4 s per phone on average is a loop")
     nar_greedy: bool = True
     seed: Optional[int] = setting(0, "random seed of the sampling (empty: not seeded)")
-    dtype: str = setting("float32", "weights and activations of the AR and NAR models: float32; bfloat16 (GPUs, and "
+    dtype: str = setting("float32", "weights and activations of the AR and NAR models, and the codec decoder's "
+                                    "compute (autocast): float32; bfloat16 (GPUs, and "
                                     "CPUs with AVX-512 BF16 or AMX: faster there, emulated and slow elsewhere); "
                                     "float16 (GPUs); auto: bfloat16 where the hardware has it (README, 'Decoding "
                                     "speed')", choices=("float32", "bfloat16", "float16", "auto"))

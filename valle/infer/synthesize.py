@@ -31,7 +31,7 @@ from valle.infer.text import TextError, TextFrontend, merge_repeats, split_text
 from valle.text.lexicon import SIL
 from valle.models.config import text_vocab_size
 from valle.models.io import CheckpointError, load_model
-from valle.utils.precision import inference_model
+from valle.utils.precision import autocast_to, inference_model
 
 MODES = ("cross", "continuation")
 PHONES_PER_SECOND = 12.0   # about LibriSpeech's speaking rate: sizes text pieces from seconds of training crop
@@ -166,6 +166,7 @@ class Synthesizer:
             n = len(ar.codes[b])
             generated = codes[b, :n].cpu().numpy()
             frames = np.concatenate([prompt_codes, generated]) if keep_prompt else generated
-            audio = self.codec.decode(frames) if len(frames) else np.zeros(0, np.float32)
+            with autocast_to("float32" if self.decode.int8 else self.decode.dtype, self.device):
+                audio = self.codec.decode(frames) if len(frames) else np.zeros(0, np.float32)
             results.append(Result(audio.astype(np.float32), ar.hit_eos[b], n, int(target_phones[b]), 1, generated))
         return results
