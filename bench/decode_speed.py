@@ -14,26 +14,32 @@ integrated over the 750 steps (trapezoid rule); such rows say "estimated".
     python bench/decode_speed.py                       # tiny and paper, CPU (+ GPU when present)
     python bench/decode_speed.py --configs tiny --steps 150
 
-Then the number formats (``--formats``): the cached AR and the NAR pass in float32, bfloat16 and int8 (dynamic
-quantization, ``valle/utils/precision.py``; float16 on GPUs), at each of ``--precision-batches``, side by side in
-one run with the speed-up over float32.
+Then the number formats (``--formats``): the cached AR, the NAR pass and codec decoding in float32, bfloat16 and
+int8 (dynamic quantization, ``valle/utils/precision.py``; float16 on GPUs), with each AR step of ``--modes`` (eager:
+the growing cache; compiled: the static cache and torch.compile'd step, CUDA graphs on GPU), at each of
+``--precision-batches``, side by side in one run with the speed-up over float32 eager, the synthesis RTF, audio
+seconds per second (throughput), the AR's weight bytes read per second and, on known GPUs, their share of peak
+memory bandwidth. Compilation is timed apart (its warm-up).
 
 Last lines: ``paper_cache_speedup=<x>`` (batch 1, the fastest device measured), then
-``paper_ar_10s_cpu_fp32_s=<s>`` (float32, cached, batch 1) and ``paper_ar_10s_cpu_s=<s>`` (the fastest format).
+``paper_ar_10s_cpu_fp32_s=<s>`` (float32 eager, batch 1), ``paper_ar_10s_cpu_s=<s>`` (the fastest option) and,
+with a GPU, ``paper_rtf_gpu=<x>`` (the fastest batch-1 synthesis there).
 """
 import argparse
 import copy
+import dataclasses
 import time
 
 import numpy as np
 import torch
 
 from valle.constants import CODEC_SAMPLE_RATE
-from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
+from valle.infer.decode import (DecodeConfig, generate_ar, generate_nar, static_capacity,
+                                warm_up_compiled_step)
 from valle.infer.sampling import SamplingConfig
 from valle.models.config import get_config
 from valle.models.valle import ARModel, NARModel
-from valle.utils.precision import inference_model
+from valle.utils.precision import autocast_to, inference_model
 
 TEXT_VOCAB = 80
 
@@ -85,11 +91,15 @@ def estimate_recompute(model, text, text_lens, prompt1, prompt_lens, steps, devi
     return float(np.trapezoid(times, lengths) + times[-1])  # sum over steps 0..steps-1 ~ integral + one step
 
 
-def timed_cached_ar(ar, batch, steps, prompt_frames, device):
-    """(inputs, decode config, seconds, result) of a cached AR decode of exactly ``steps`` codes, after a warm-up."""
+def timed_cached_ar(ar, batch, steps, prompt_frames, device, compile=False):
+    """(inputs, decode config, seconds, result) of a cached AR decode of exactly ``steps`` codes, after a warm-up.
+    ``compile``: the static cache and compiled step (the warm-up compiles when this shape is new)."""
     text, tl, prompt, pl, phones = args = inputs(batch, steps, prompt_frames, device)
-    dcfg = exact_length(steps, phones)
-    generate_ar(ar, text, tl, prompt[..., 0], pl, torch.full_like(phones, 2), dcfg)   # warm-up
+    dcfg = dataclasses.replace(exact_length(steps, phones), compile=compile)
+    if compile:   # compiles (CUDA: records) the step for the shape the timed decode has
+        warm_up_compiled_step(ar, batch, static_capacity(text.shape[1] + prompt.shape[1], steps))
+    else:
+        generate_ar(ar, text, tl, prompt[..., 0], pl, torch.full_like(phones, 2), dcfg)   # warm-up
     t, res = timed(lambda: generate_ar(ar, text, tl, prompt[..., 0], pl, phones, dcfg), device)
     assert all(len(c) == steps for c in res.codes), [len(c) for c in res.codes]
     return args, dcfg, t, res
@@ -134,31 +144,84 @@ def bench_config(name, device, steps, prompt_frames, max_recompute_s, batches):
 
 FORMATS = {"float32": ("float32", False), "bfloat16": ("bfloat16", False), "int8": ("float32", True),
            "float16": ("float16", False)}
+# Peak memory bandwidth (GB/s) of GPUs by name, for the AR step's bandwidth utilisation (a batch-1 step reads every
+# weight once: bound by bandwidth, not FLOPs).
+GPU_PEAK_GBS = {"H200": 4800, "H100 SXM": 3350, "H100 PCIe": 2000, "H100": 3350, "A100-SXM4-80GB": 2039,
+                "A100": 1555, "L40S": 864, "A10G": 600, "L4": 300}
 
 
-def bench_precision(name, device, steps, prompt_frames, batches, formats):
-    """Cached AR decoding (``steps`` codes after the prompt) and the NAR pass (7 forwards), per number format and
-    batch, side by side in one run; ratios to float32 eager. Codec decoding stays float32 (timed once)."""
-    cfg = get_config(name).with_text_vocab(TEXT_VOCAB)
-    torch.manual_seed(0)
-    ar32, nar32 = ARModel(cfg).to(device).eval(), NARModel(cfg).to(device).eval()
-    rows = []
+def _gpu_peak_gbs(device):
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in GPU_PEAK_GBS.items() if k in name), None)
+
+
+def _weight_bytes(model) -> int:
+    """Bytes of the model's weights as stored: int8 layers keep theirs packed, outside ``parameters()``."""
+    total = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    for m in model.modules():
+        if isinstance(m, torch.ao.nn.quantized.dynamic.Linear):
+            w, b = m._packed_params._weight_bias()
+            total += w.numel() * w.element_size() + 4 * w.shape[0] + (0 if b is None else b.numel() * b.element_size())
+    return total
+
+
+def combos(device, formats, modes):
+    """(format, mode) pairs that run on ``device``: float16 on GPUs only, int8 on CPUs only and not compiled
+    (torch.compile cannot trace torch.ao's quantized layers)."""
     for fmt in formats:
         dtype, int8 = FORMATS[fmt]
         if (device.type == "cpu" and dtype == "float16") or (device.type != "cpu" and int8):
             continue
+        for mode in modes:
+            if not (int8 and mode == "compiled"):
+                yield fmt, mode
+
+
+def bench_formats(name, device, steps, prompt_frames, batches, formats, modes):
+    """Cached AR decoding (``steps`` codes after the prompt), the NAR pass (7 forwards) and codec decoding, per
+    number format, AR step (``eager``: the growing cache; ``compiled``: the static cache and torch.compile'd step,
+    after a warm-up that compiles it) and batch, side by side in one run; speed-ups over float32 eager."""
+    cfg = get_config(name).with_text_vocab(TEXT_VOCAB)
+    torch.manual_seed(0)
+    ar32, nar32 = ARModel(cfg).to(device).eval(), NARModel(cfg).to(device).eval()
+    weight_bytes = {}
+    codec, codec_s, nar_s = _codec(device), {}, {}
+    rows = []
+    for fmt, mode in combos(device, formats, modes):
+        dtype, int8 = FORMATS[fmt]
         ar = inference_model(copy.deepcopy(ar32), dtype, int8)
         nar = inference_model(copy.deepcopy(nar32), dtype, int8)
+        weight_bytes[fmt] = _weight_bytes(ar)
+        if fmt not in codec_s:   # codec decoding of 10 s of codes in this format (autocast; int8: float32)
+            codes = torch.randint(0, 1024, (1, 8, steps), device=device)
+            with autocast_to(dtype, device):
+                codec.decode([(codes, None)])
+                codec_s[fmt], _ = timed(lambda: codec.decode([(codes, None)]), device)
         for batch in batches:
-            (text, tl, prompt, pl, _), _, t_ar, res = timed_cached_ar(ar, batch, steps, prompt_frames, device)
-            first = torch.stack(res.codes).to(device)
-            cl = torch.full((batch,), steps, device=device)
-            t_nar, _ = timed(lambda: generate_nar(nar, text, tl, prompt, pl, first, cl), device)
-            rows.append({"config": name, "device": device.type, "format": fmt, "batch": batch, "ar_s": t_ar,
-                         "nar_s": t_nar, "audio_s": batch * steps / 75})
+            compile_s = None
+            if mode == "compiled":
+                text, _, prompt, _, _ = inputs(batch, steps, prompt_frames, device)
+                capacity = static_capacity(text.shape[1] + prompt.shape[1], steps)
+                compile_s, _ = timed(lambda: warm_up_compiled_step(ar, batch, capacity), device)
+            (text, tl, prompt, pl, _), _, t_ar, res = timed_cached_ar(ar, batch, steps, prompt_frames, device,
+                                                                     compile=mode == "compiled")
+            if (fmt, batch) not in nar_s:   # the NAR is eager in both modes: timed once per format and batch
+                first = torch.stack(res.codes).to(device)
+                cl = torch.full((batch,), steps, device=device)
+                nar_s[fmt, batch], _ = timed(lambda: generate_nar(nar, text, tl, prompt, pl, first, cl), device)
+            t_nar = nar_s[fmt, batch]
+            audio_s = batch * steps / 75
+            rows.append({"config": name, "device": device.type, "format": fmt, "mode": mode, "batch": batch,
+                         "ar_s": t_ar, "nar_s": t_nar, "codec_s": codec_s[fmt] * batch, "audio_s": audio_s,
+                         "compile_s": compile_s, "ar_gbs": weight_bytes[fmt] * steps / t_ar / 1e9,
+                         "rtf": (t_ar + t_nar + codec_s[fmt] * batch) / audio_s})
+    peak = _gpu_peak_gbs(device)
     for r in rows:
-        base = next(b for b in rows if b["format"] == "float32" and b["batch"] == r["batch"])
+        base = next(b for b in rows if b["format"] == "float32" and b["mode"] == "eager" and b["batch"] == r["batch"])
         r["ar_speedup"], r["nar_speedup"] = base["ar_s"] / r["ar_s"], base["nar_s"] / r["nar_s"]
+        r["mbu"] = r["ar_gbs"] / peak if peak and r["batch"] == 1 else None
     return rows
 
 
@@ -180,7 +243,12 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--formats", default="float32 bfloat16 int8 float16",
                    help=f"number formats of the precision rows ({', '.join(FORMATS)}; float16 on GPUs only)")
-    p.add_argument("--precision-batches", default="1 8")
+    p.add_argument("--precision-batches", default="1 8 64", help="batches of the number-format rows")
+    p.add_argument("--cpu-paper-max-batch", type=int, default=8,
+                   help="paper config on CPU: leave out larger precision batches (batch 64 takes half an hour a row)")
+    p.add_argument("--modes", default="eager compiled",
+                   help="AR steps of the number-format rows: eager (growing cache), compiled (static cache + "
+                        "torch.compile; CUDA graphs on GPU)")
     p.add_argument("--skip-recompute", action="store_true", help="only the precision rows")
     args = p.parse_args()
     if args.threads:
@@ -190,7 +258,6 @@ def main():
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
           + f"; {args.steps} AR steps ({args.steps / 75:.1f} s) after a {args.prompt_frames / 75:.1f} s prompt")
     all_rows = []
-    codec_s = {}
     for name in ([] if args.skip_recompute else args.configs.split()):
         if not all_rows:
             print(f"{'config':7} {'device':6} {'batch':>5} {'cache s':>9} {'recompute s':>12} {'speedup':>8}")
@@ -203,35 +270,45 @@ def main():
             print(f"{name:7} {device.type:6} synthesis of {synth['audio_s']:.1f} s at batch 1: AR {synth['ar_s']:.2f} s + "
                   f"NAR {synth['nar_s']:.2f} s + codec {synth['codec_s']:.2f} s -> RTF {synth['rtf']:.3f}", flush=True)
             all_rows += rows
-            codec_s[name, device.type] = synth["codec_s"] / synth["audio_s"]
     paper = [r for r in all_rows if r["config"] == "paper" and r["batch"] == 1]
     if paper:
         best = min(paper, key=lambda r: r["cache_s"])
         print(f"paper_cache_speedup={best['speedup']:.1f}")
 
-    print(f"\nnumber formats: cached AR ({args.steps} steps) and NAR (7 forwards), eager; x = speed-up over float32 "
-          f"in this run")
-    print(f"{'config':7} {'device':6} {'format':14} {'batch':>5} {'AR s':>8} {'x':>5} {'NAR s':>7} {'x':>5} "
-          f"{'AR+NAR RTF':>10} {'audio s/s':>9}")
+    print(f"\nnumber formats: cached AR ({args.steps} steps), NAR (7 forwards) and codec, per AR step (eager: growing "
+          f"cache; compiled: static cache + torch.compile, compile time apart); x = speed-up over float32 eager in this "
+          f"run; GB/s: AR weight bytes read per second (MBU: share of the GPU's peak, batch 1)")
+    print(f"{'config':7} {'device':6} {'format':9} {'AR step':8} {'batch':>5} {'AR s':>8} {'x':>5} {'NAR s':>7} {'x':>5} "
+          f"{'codec s':>7} {'RTF':>6} {'audio s/s':>9} {'GB/s':>6} {'MBU':>5} {'compile s':>9}")
     prec = []
     for name in args.configs.split():
         for device in devices:
-            for r in bench_precision(name, device, args.steps, args.prompt_frames,
-                                     [int(b) for b in args.precision_batches.split()], args.formats.split()):
+            batches = [int(b) for b in args.precision_batches.split()]
+            if device.type == "cpu" and name == "paper":
+                skipped = [b for b in batches if b > args.cpu_paper_max_batch]
+                batches = [b for b in batches if b <= args.cpu_paper_max_batch]
+                if skipped:
+                    print(f"(paper on CPU: batches {skipped} left out, over --cpu-paper-max-batch)")
+            for r in bench_formats(name, device, args.steps, args.prompt_frames, batches, args.formats.split(),
+                                   args.modes.split()):
                 prec.append(r)
-                rtf = (r["ar_s"] + r["nar_s"]) / r["audio_s"]
-                print(f"{r['config']:7} {r['device']:6} {r['format']:14} {r['batch']:5d} {r['ar_s']:8.2f} "
-                      f"{r['ar_speedup']:5.2f} {r['nar_s']:7.2f} {r['nar_speedup']:5.2f} {rtf:10.3f} "
-                      f"{1 / rtf:9.2f}", flush=True)
+                mbu = f"{r['mbu']:5.1%}" if r["mbu"] else "    -"
+                comp = f"{r['compile_s']:9.1f}" if r["compile_s"] is not None else "        -"
+                print(f"{r['config']:7} {r['device']:6} {r['format']:9} {r['mode']:8} {r['batch']:5d} {r['ar_s']:8.2f} "
+                      f"{r['ar_speedup']:5.2f} {r['nar_s']:7.2f} {r['nar_speedup']:5.2f} {r['codec_s']:7.2f} "
+                      f"{r['rtf']:6.3f} {1 / r['rtf']:9.2f} {r['ar_gbs']:6.1f} {mbu} {comp}", flush=True)
     cpu1 = [r for r in prec if r["config"] == "paper" and r["device"] == "cpu" and r["batch"] == 1]
+    gpu1 = [r for r in prec if r["config"] == "paper" and r["device"] == "cuda" and r["batch"] == 1]
     if cpu1:
-        fp32 = next(r for r in cpu1 if r["format"] == "float32")
+        fp32 = next(r for r in cpu1 if r["format"] == "float32" and r["mode"] == "eager")
         best = min(cpu1, key=lambda r: r["ar_s"])
-        if ("paper", "cpu") in codec_s:
-            rtf = (best["ar_s"] + best["nar_s"]) / best["audio_s"] + codec_s["paper", "cpu"]
-            print(f"paper synthesis on CPU at batch 1 with {best['format']}: RTF {rtf:.3f} (codec float32)")
+        fastest = min(cpu1, key=lambda r: r["rtf"])
+        print(f"paper synthesis on CPU at batch 1: fastest {fastest['format']} {fastest['mode']}, RTF {fastest['rtf']:.3f} "
+              f"(AR {fastest['ar_s']:.2f} s + NAR {fastest['nar_s']:.2f} s + codec {fastest['codec_s']:.2f} s)")
         print(f"paper_ar_10s_cpu_fp32_s={fp32['ar_s']:.2f}")
         print(f"paper_ar_10s_cpu_s={best['ar_s']:.2f}")
+    if gpu1:
+        print(f"paper_rtf_gpu={min(r['rtf'] for r in gpu1):.4f}")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,23 @@ def compiled_step(model):
 
 
 @torch.no_grad()
+def warm_up_compiled_step(model, batch: int, capacity: int, calls: int = 3) -> None:
+    """Compile (and on a GPU record the CUDA graph of) the step for this shape before decoding: the first call
+    compiles, the next ones record. Benchmarks use it to time compilation apart; a server, to compile at start."""
+    cache = static_cache_for(model, batch, capacity)
+    cache.reset()
+    device = cache.valid.device
+    tokens = torch.zeros(batch, dtype=torch.long, device=device)
+    positions = torch.zeros(batch, dtype=torch.long, device=device)   # not ``tokens``: aliased inputs recompile
+    step = compiled_step(model)
+    for i in range(calls):
+        if device.type == "cuda":
+            torch.compiler.cudagraph_mark_step_begin()
+        step(tokens, positions + i, torch.tensor([i], device=device), cache)
+    cache.reset()
+
+
+@torch.no_grad()
 def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor,
                 prompt_lens: torch.Tensor, target_phones: torch.Tensor, cfg: DecodeConfig = DecodeConfig(),
                 use_cache: bool = True, static: bool = False) -> ARResult:
