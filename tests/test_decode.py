@@ -12,9 +12,13 @@ from valle.models.valle import ARModel, NARModel
 GREEDY = DecodeConfig(sampling=SamplingConfig(top_k=1), min_frames_per_phone=1, max_frames_per_phone=4)
 
 
-def ar_model(eos_bias: float = 0.0, seed: int = 0) -> ARModel:
+def ar_model(eos_bias: float = 0.0, seed: int = 0, group: int = 1) -> ARModel:
     torch.manual_seed(seed)
-    model = ARModel(SMALL).eval()
+    model = ARModel(dataclasses.replace(SMALL, ar_group_size=group)).eval()
+    if eos_bias and group > 1:   # each of the G output vectors is the state itself, so the trick below applies
+        with torch.no_grad():
+            model.group_out.weight.copy_(torch.eye(SMALL.d_model).repeat(group, 1))
+            model.group_out.bias.zero_()
     if eos_bias:
         # Output dimension 0 becomes a constant 1 (LayerNorm gain 0, bias 1) and EOS's embedding row,
         # which is also its output row, reads only that dimension: EOS's logit is eos_bias everywhere.
@@ -40,6 +44,31 @@ def test_cached_decoding_equals_full_recompute(eos_bias):
     full = generate_ar(model, *args, cfg=GREEDY, use_cache=False)
     assert [c.tolist() for c in cached.codes] == [c.tolist() for c in full.codes]
     assert cached.hit_eos == full.hit_eos
+
+
+@pytest.mark.parametrize("G", [2, 3])
+@pytest.mark.parametrize("eos_bias", [0.0, 50.0, -50.0])
+def test_grouped_decoding_equals_full_recompute_and_the_static_cache(G, eos_bias):
+    model = ar_model(eos_bias, group=G)
+    args = batch(prompt_lens=(0, G, 2 * G))
+    cached = generate_ar(model, *args, cfg=GREEDY, use_cache=True)
+    full = generate_ar(model, *args, cfg=GREEDY, use_cache=False)
+    static = generate_ar(model, *args, cfg=GREEDY, static=True)
+    for other in (full, static):
+        assert [c.tolist() for c in cached.codes] == [c.tolist() for c in other.codes]
+        assert cached.hit_eos == other.hit_eos
+
+
+def test_grouped_length_guards_end_inside_a_group():
+    """G = 2: EOS and the maximum cut a sequence at any frame, not only at group ends."""
+    args = batch(prompt_lens=(0, 2, 4))
+    phones = args[-1]
+    early = generate_ar(ar_model(50.0, group=2), *args, cfg=GREEDY)
+    assert [len(c) for c in early.codes] == phones.tolist() and all(early.hit_eos)   # 6, 3, 4
+    cfg = dataclasses.replace(GREEDY, min_frames_per_phone=2.5)
+    assert [len(c) for c in generate_ar(ar_model(50.0, group=2), *args, cfg=cfg).codes] == [15, 8, 10]
+    cut = generate_ar(ar_model(-50.0, group=2), *args, cfg=dataclasses.replace(GREEDY, max_frames_per_phone=2.5))
+    assert [len(c) for c in cut.codes] == [15, 8, 10] and not any(cut.hit_eos)
 
 
 def test_length_guards_from_phone_count():

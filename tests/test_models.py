@@ -85,20 +85,49 @@ def test_ar_causal_over_audio_and_text_is_a_prefix():
     assert (targets4[:, 9:] == IGNORE).all()
 
 
-def test_ar_kv_cache_matches_full_recompute():
+@pytest.mark.parametrize("G", [1, 2, 3])
+def test_ar_kv_cache_matches_full_recompute(G):
     torch.manual_seed(0)
-    model = ARModel(SMALL).eval()
+    model = ARModel(dataclasses.replace(SMALL, ar_group_size=G)).eval()
     text, tl = make_text([7, 4, 5])
-    codes, cl = make_codes([9, 9, 9])
+    codes, cl = make_codes([9 * G, 9 * G, 9 * G])
     full, _ = model(text, tl, codes, cl)
-    prompt_lens = torch.tensor([0, 2, 3])
-    logits, state = model.prefill(text, tl, codes[:, :3], prompt_lens)
-    torch.testing.assert_close(logits, full[torch.arange(3), prompt_lens], atol=1e-5, rtol=1e-5)
+    full = full.unflatten(1, (-1, G))                            # [B, groups, G, V]
+    prompt_lens = torch.tensor([0, 2, 3]) * G
+    logits, state = model.prefill(text, tl, codes[:, : 3 * G], prompt_lens)
+    torch.testing.assert_close(logits, full[torch.arange(3), prompt_lens // G], atol=1e-5, rtol=1e-5)
     for s in range(5):
-        nxt = codes[torch.arange(3), prompt_lens + s]
+        nxt = torch.stack([codes[b, p + s * G: p + (s + 1) * G] for b, p in enumerate(prompt_lens.tolist())])
         logits = model.step(nxt, state)
-        torch.testing.assert_close(logits, full[torch.arange(3), prompt_lens + s + 1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(logits, full[torch.arange(3), prompt_lens // G + s + 1], atol=1e-5, rtol=1e-5)
     assert state["cache"].length == text.shape[1] + 3 + 5
+    if G > 1:
+        with pytest.raises(ValueError, match="multiples of ar_group_size"):
+            model.prefill(text, tl, codes[:, :3], torch.tensor([0, 1, 2]))
+
+
+def test_grouped_ar_targets_and_causality():
+    """G = 2: targets are the codes, EOS, then IGNORE to the group's end; the prediction of a code never sees it or a
+    later code (not even in its own group); G = 1 has no group layers (VALL-E's model, parameter for parameter)."""
+    assert not any("group" in n for n, _ in ARModel(SMALL).named_parameters())
+    torch.manual_seed(0)
+    model = ARModel(dataclasses.replace(SMALL, ar_group_size=2)).eval()
+    assert {n.split(".")[0] for n, _ in model.named_parameters() if "group" in n} == {"group_in", "group_out"}
+    text, tl = make_text([6, 4])
+    codes, cl = make_codes([5, 3])
+    logits, targets = model(text, tl, codes, cl)
+    assert logits.shape == (2, 6, SMALL.codebook_size + 1)
+    assert targets[0].tolist() == codes[0].tolist() + [model.eos]
+    assert targets[1].tolist() == codes[1, :3].tolist() + [model.eos, IGNORE, IGNORE]
+    codes, cl = make_codes([10, 10])
+    ref, _ = model(text, tl, codes, cl)
+    for k in (3, 4):
+        changed = codes.clone()
+        changed[:, k] = (changed[:, k] + 7) % SMALL.codebook_size
+        got, _ = model(text, tl, changed, cl)
+        seen_from = (k // 2 + 1) * 2         # the first code predicted from the group holding code k
+        torch.testing.assert_close(got[:, :seen_from], ref[:, :seen_from])
+        assert (got[:, seen_from:seen_from + 2] - ref[:, seen_from:seen_from + 2]).abs().max() > 1e-4
 
 
 def test_nar_tied_layers_and_stage_inputs():

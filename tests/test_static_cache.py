@@ -61,7 +61,7 @@ def test_static_step_logits_match_the_growing_cache():
         got, st = ar.prefill(text, tl, prompt, pl, ar.new_static_cache(B, 64))
         assert torch.equal(ref, got)                 # the prefill is the same computation
         for t in range(10):
-            tokens = codes[torch.arange(B), (pl + t).clamp(max=17)]
+            tokens = codes[torch.arange(B), (pl + t).clamp(max=17)][:, None]
             ref = ar.step(tokens, state)
             got = ar.static_step(tokens, st["pos"], st["index"], st["cache"])
             st["pos"], st["index"] = st["pos"] + 1, st["index"] + 1

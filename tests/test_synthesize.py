@@ -107,6 +107,21 @@ def test_continuation_keeps_the_prompt_when_asked_and_refuses_long_text(recipe):
         synth.synthesize([Request("hello world", prompt, mode="continuation")])
 
 
+def test_grouped_ar_model_synthesizes_both_modes(tmp_path):
+    """An AR model with ar_group_size 2 (from model.pt): the 263-frame prompt is cut to 262 (whole groups) at its
+    start, and both modes speak; outputs may end inside a group."""
+    from valle.infer.synthesize import Request
+
+    synth = synthesizer(make_random_recipe(tmp_path, ar_group_size=2))
+    assert synth.ar.group_size == 2
+    prompt = tmp_path / "prompt.wav"
+    cross, cont = synth.synthesize([Request("hello cat, world", prompt, "hello world"),
+                                    Request("hello world", prompt, "cat", mode="continuation", keep_prompt=True)])
+    for r in (cross, cont):
+        assert 1 <= r.num_frames <= 30 * r.num_phones and r.codes.shape == (r.num_frames, 8)
+    assert len(cross.audio) == cross.num_frames * 320 and len(cont.audio) == (262 + cont.num_frames) * 320
+
+
 def test_what_each_model_reads_in_each_mode(recipe):
     """Cross: the AR reads prompt + text with one SIL between; continuation: the words run on (no SIL, and a phone
     repeated across the junction is one phone, as in training). The NAR reads only the phones of the frames it

@@ -89,6 +89,18 @@ def test_validation_accuracy_rises(data, tmp_path):
     assert summary["last_valid"]["top10"] > summary["first_valid"]["top10"]
 
 
+def test_grouped_ar_trains_and_keeps_its_group_size(data, tmp_path):
+    """group_size 2 (conf: ar_group_size=2): the AR learns (validation loss falls as the G = 1 test's does) and
+    model.pt records ar_group_size, which loading restores; the NAR ignores the setting."""
+    summary = train(make_cfg(data, tmp_path / "ar", num_steps=40, warmup_steps=5, valid_interval=40, peak_lr=5e-3,
+                             group_size=2))
+    assert summary["last_valid"]["loss"] < 0.5 * summary["first_valid"]["loss"]
+    model, meta = ckpt.load_model(tmp_path / "ar" / "model.pt", expect_type="ar")
+    assert meta["config"]["ar_group_size"] == 2 and model.group_size == 2
+    Trainer(make_cfg(data, tmp_path / "nar", model_type="nar", group_size=2, num_steps=1)).run()
+    assert ckpt.load_model(tmp_path / "nar" / "model.pt", expect_type="nar")[1]["config"]["ar_group_size"] == 1
+
+
 def test_mismatched_and_corrupt_checkpoints_are_clear_errors(data, tmp_path):
     Trainer(make_cfg(data, tmp_path, stop_after=2)).run()
     path = tmp_path / "checkpoints" / "step-2.pt"

@@ -104,55 +104,65 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
                 use_cache: bool = True, static: bool = False) -> ARResult:
     """Codebook-1 codes after the prompt for each sequence.
 
-    text ``[B, Lx]`` (phones + EOS, 0-padded), prompt ``[B, P]`` codebook-1 codes (P may be 0),
-    target_phones ``[B]``: phones still to be spoken (sets the length guards).
+    text ``[B, Lx]`` (phones + EOS, 0-padded), prompt ``[B, P]`` codebook-1 codes (P may be 0; with grouped code
+    modelling each prompt length a multiple of the group size G), target_phones ``[B]``: phones still to be spoken
+    (sets the length guards). Each step yields a group of G codes, sampled one after the other (each sees the
+    ones before it in RAS's history); a sequence ends at the first EOS in a group, or at the length guard.
     ``use_cache=False`` recomputes the whole sequence every step (the reference and the benchmark's baseline).
     ``static``: the static cache's step without compiling it (what ``cfg.compile`` compiles; tests compare it).
     """
     device = text.device
     B = text.shape[0]
+    G = getattr(model, "group_size", 1)
     generator = torch.Generator(device=device).manual_seed(cfg.seed) if cfg.seed is not None else None
     min_len = (target_phones.float() * cfg.min_frames_per_phone).ceil().long()
     max_len = (target_phones.float() * cfg.max_frames_per_phone).ceil().long().clamp(min=1)
+    max_frames = max_len.tolist()
     out = [[] for _ in range(B)]
     hit_eos = [False] * B
     active = torch.arange(B, device=device)           # rows of the original batch still decoding
     static = use_cache and (static or cfg.compile)
     if static:
-        capacity = static_capacity(text.shape[1] + prompt.shape[1], int(max_len.max()))
+        capacity = static_capacity(text.shape[1] + -(-prompt.shape[1] // G), -(-int(max_len.max()) // G))
         logits, state = model.prefill(text, text_lens, prompt, prompt_lens, static_cache_for(model, B, capacity))
         step_fn = compiled_step(model) if cfg.compile else model.static_step
-        all_tokens = torch.zeros(B, dtype=torch.long, device=device)   # finished rows feed code 0, ignored
+        all_tokens = torch.zeros(B, G, dtype=torch.long, device=device)   # finished rows feed code 0, ignored
     elif use_cache:
         logits, state = model.prefill(text, text_lens, prompt, prompt_lens)
     else:
         logits = _full_logits(model, text, text_lens, prompt, prompt_lens, [[] for _ in range(B)])
     history = ras_history(prompt, prompt_lens, cfg.sampling.ras_window)
-    step = 0
+    window = cfg.sampling.ras_window   # RAS looks at the last ras_window tokens only: keep no more (none when off)
+    frame = 0                          # frames generated per active sequence before this step
     while active.numel():
-        logits = logits.to(torch.float32, copy=True)  # sampled in float32 whatever the model computes in
-        logits[step < min_len[active], model.eos] = float("-inf")
-        tokens = sample(logits, cfg.sampling, history, generator)
-        done = tokens == model.eos
-        for i, row in enumerate(active.tolist()):
-            if done[i]:
-                hit_eos[row] = True
-            else:
-                out[row].append(int(tokens[i]))
-        step += 1
-        done |= step >= max_len[active]
-        keep = (~done).nonzero().squeeze(1)
+        logits = logits.to(torch.float32, copy=True)  # [A, G, V], sampled in float32 whatever the model computes in
+        rows = active.tolist()
+        done = [False] * len(rows)
+        group = []
+        for j in range(G):
+            logits[frame + j < min_len[active], j, model.eos] = float("-inf")
+            tokens = sample(logits[:, j], cfg.sampling, history, generator)
+            for i, token in enumerate(tokens.tolist()):
+                if done[i]:
+                    continue   # ended earlier in this group: the rest of it is not spoken
+                if token == model.eos:
+                    hit_eos[rows[i]] = done[i] = True
+                else:
+                    out[rows[i]].append(token)
+                    done[i] = frame + j + 1 >= max_frames[rows[i]]
+            history = torch.cat([history, tokens[:, None]], dim=1)[:, -window:] if window else history
+            group.append(tokens)
+        frame += G
+        keep = (~torch.tensor(done, device=device)).nonzero().squeeze(1)
         if keep.numel() == 0:
             break
-        # RAS looks at the last ras_window tokens only: keep no more (none when RAS is off).
-        window = cfg.sampling.ras_window
-        history = torch.cat([history, tokens[:, None]], dim=1)[keep, -window:] if window else history[keep]
+        history = history[keep]
         if keep.numel() < active.numel():
             active = active[keep]
             if use_cache and not static:
                 state["cache"].select(keep)
                 state["keys"], state["pos"] = state["keys"][keep], state["pos"][keep]
-        tokens = tokens[keep]
+        tokens = torch.stack(group, dim=1)[keep]      # [A, G]: whole groups of codes (an EOS would have ended it)
         if static:
             all_tokens[active] = tokens
             if cfg.compile and device.type == "cuda":
@@ -168,8 +178,9 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
 
 
 def _full_logits(model, text, text_lens, prompt, prompt_lens, generated: List[List[int]]) -> torch.Tensor:
-    """Next-code logits by a full forward over prompt + generated codes (no cache)."""
+    """The next group's logits ``[B, G, V]`` by a full forward over prompt + generated codes (no cache)."""
     B = text.shape[0]
+    G = getattr(model, "group_size", 1)
     lens = prompt_lens + torch.tensor([len(g) for g in generated], device=text.device)
     codes = torch.zeros(B, max(int(lens.max()), 1), dtype=torch.long, device=text.device)
     for b in range(B):
@@ -177,7 +188,7 @@ def _full_logits(model, text, text_lens, prompt, prompt_lens, generated: List[Li
         codes[b, :p] = prompt[b, :p]
         codes[b, p:p + len(generated[b])] = torch.tensor(generated[b], dtype=torch.long)
     logits, _ = model(text, text_lens, codes, lens)
-    return logits[torch.arange(B), lens]
+    return logits.unflatten(1, (-1, G))[torch.arange(B), lens // G]
 
 
 @torch.no_grad()

@@ -128,6 +128,9 @@ class Synthesizer:
             ar = [merge_repeats(prompt_phones[:-1] + tail)]
             targets = [tail]                # the NAR reads the phones of the frames it fills in
         codes = self.codec.encode_batch([audio])[0].astype(np.int64)       # [P, 8]
+        # A grouped AR model reads whole groups: the prompt starts at its first frame that leaves a multiple of G
+        # (at most G - 1 frames, 13 ms each, dropped from the start).
+        codes = codes[len(codes) % self.ar.config.ar_group_size:]
         keep = req.keep_prompt and req.mode == "continuation"
         return [(a, t, codes, keep) for a, t in zip(ar, targets)]
 

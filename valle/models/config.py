@@ -19,8 +19,11 @@ class ModelConfig:
     codebook_size: int = 1024          # EnCodec 24 kHz: 1024 entries per codebook
     num_codebooks: int = 8             # 6 kbps = 8 codebooks at 75 Hz
     text_vocab_size: int = 0           # phone table size + 1 (EOS); set from the lang directory
+    ar_group_size: int = 1             # VALL-E 2 grouped code modelling: codebook-1 frames per AR position (1: VALL-E)
 
     def __post_init__(self):
+        if self.ar_group_size < 1:
+            raise ValueError(f"ar_group_size must be >= 1, got {self.ar_group_size}")
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model {self.d_model} is not a multiple of num_heads {self.num_heads}")
         if self.num_codebooks < 2:

@@ -5,6 +5,12 @@ text positions see all text (a prefix), audio positions see the text and earlier
 state at the text EOS predicts the first code, the one at code t predicts code t+1, the last one EOS.
 Text and audio have separate sinusoidal positions, each from 0. The output layer is the acoustic
 embedding matrix (tied), over 1024 codes + EOS.
+Grouped code modelling (VALL-E 2, arXiv 2406.05370, section 3; ``ar_group_size`` G > 1): an audio position is a
+group of G consecutive codes. Its input is the G code embeddings, concatenated and projected to d_model
+(``group_in``); its state predicts the next G codes at once (``group_out`` projects it to G vectors, each scored
+against the tied embedding). The code sequence is followed by EOS and padded with EOS to a multiple of G; the
+targets after the first EOS are ignored, so every group fed as input is a group of real codes, and decoding takes
+T / G steps. G = 1 has neither layer: VALL-E's model, parameter for parameter.
 
 NAR model: the same transformer with full attention and AdaLN. For stage j (codebook j+1, j = 1..7) the
 input is ``[phones, EOS | prompt | target]``: a prompt frame embeds as the sum of its 8 codebooks, a
@@ -52,7 +58,14 @@ class ARModel(nn.Module):
         self.audio_pos = SinusoidalPositions(d, config.dropout)
         self.transformer = Transformer(d, config.num_heads, config.num_layers, config.ffn_dim, config.dropout,
                                        attn_dropout=config.attn_dropout)
+        self.group_size = G = config.ar_group_size
+        if G > 1:
+            self.group_in = nn.Linear(G * d, d)
+            self.group_out = nn.Linear(d, G * d)
         _init_weights(self, d)
+        if G > 1:   # unit-variance group embeddings and output vectors, as the G = 1 model's start
+            nn.init.normal_(self.group_in.weight, std=(G * d) ** -0.5)
+            nn.init.normal_(self.group_out.weight, std=d ** -0.5)
 
     @property
     def eos(self) -> int:
@@ -69,7 +82,22 @@ class ARModel(nn.Module):
         return self.text_pos(self.text_emb(text) * math.sqrt(self.config.d_model)), self._embed_audio(codes)
 
     def _embed_audio(self, codes, positions=None):
-        return self.audio_pos(self.audio_emb(codes) * math.sqrt(self.config.d_model), positions)
+        """codes ``[B, N * G]`` -> ``[B, N, D]``: one position per group of G codes (``positions`` ``[B, N]``)."""
+        emb = self.audio_emb(codes) * math.sqrt(self.config.d_model)
+        if self.group_size > 1:
+            emb = self.group_in(emb.reshape(emb.shape[0], -1, self.group_size * self.config.d_model))
+        return self.audio_pos(emb, positions)
+
+    def _logits(self, states: torch.Tensor) -> torch.Tensor:
+        """States ``[..., D]`` -> logits ``[..., G, 1025]`` of the next group's G codes."""
+        if self.group_size == 1:
+            return (states @ self.output_weight().t()).unsqueeze(-2)
+        vectors = self.group_out(states).unflatten(-1, (self.group_size, self.config.d_model))
+        return vectors @ self.output_weight().t()
+
+    def _check_grouped(self, lens: torch.Tensor, what: str) -> None:
+        if self.group_size > 1 and bool((lens % self.group_size).any()):
+            raise ValueError(f"{what} lengths must be multiples of ar_group_size {self.group_size}, got {lens.tolist()}")
 
     @staticmethod
     def prefix_mask(text_lens: torch.Tensor, Lx: int, code_lens: torch.Tensor, Ly: int) -> torch.Tensor:
@@ -83,32 +111,41 @@ class ARModel(nn.Module):
         return (pattern[None] & keys[:, None, :]).unsqueeze(1)
 
     def forward(self, text, text_lens, codes, code_lens) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced logits ``[B, T+1, 1025]`` and targets ``[B, T+1]`` (codes, then EOS, then IGNORE)."""
+        """Teacher-forced logits ``[B, N*G, 1025]`` and targets ``[B, N*G]`` (codes, then EOS, then IGNORE), with
+        N = ceil((T+1) / G) positions: for G = 1, ``[B, T+1, 1025]``."""
         B, Lx = text.shape
-        Ly = codes.shape[1]
-        x, y = self._embed(text, codes)
-        h = self.transformer(torch.cat([x, y], dim=1), self.prefix_mask(text_lens, Lx, code_lens, Ly))
+        G = self.group_size
+        N = -(-(codes.shape[1] + 1) // G)                                   # predicted groups (the EOS's included)
+        real = lengths_to_mask(code_lens, N * G)
+        full = torch.full((B, N * G), self.eos, dtype=torch.long, device=codes.device)
+        full[:, : codes.shape[1]] = codes.long()
+        full = full.masked_fill(~real, self.eos)                            # [codes, EOS, EOS...] per row
+        x, y = self._embed(text, full[:, : (N - 1) * G])                    # every group but the last is input
+        in_lens = code_lens // G                                            # whole groups of real codes
+        h = self.transformer(torch.cat([x, y], dim=1), self.prefix_mask(text_lens, Lx, in_lens, N - 1))
         first = h[torch.arange(B, device=h.device), text_lens - 1]          # at the text EOS
-        states = torch.cat([first[:, None], h[:, Lx:]], dim=1)              # [B, Ly+1, D]
-        logits = states @ self.output_weight().t()
-        targets = torch.full((B, Ly + 1), IGNORE, dtype=torch.long, device=codes.device)
-        real = lengths_to_mask(code_lens, Ly)
-        targets[:, :Ly][real] = codes[real].long()
-        targets[torch.arange(B), code_lens] = self.eos
-        return logits, targets
+        states = torch.cat([first[:, None], h[:, Lx:]], dim=1)              # [B, N, D]
+        logits = self._logits(states).flatten(1, 2)                         # [B, N*G, 1025]
+        after_eos = torch.arange(N * G, device=codes.device)[None] > code_lens[:, None]
+        return logits, full.masked_fill(after_eos, IGNORE)
 
     # --- incremental decoding with the KV cache -------------------------------------------------
     @torch.no_grad()
     def prefill(self, text, text_lens, prompt, prompt_lens, static_cache: Optional[StaticKVCache] = None):
-        """Run the prefix ``[phones, EOS | prompt codes]``; return next-code logits ``[B, 1025]`` and a state.
+        """Run the prefix ``[phones, EOS | prompt codes]``; return the next group's logits ``[B, G, 1025]`` and a
+        state.
 
-        ``prompt`` is ``[B, P]`` codebook-1 codes (P may be 0). The state holds the cache, the key mask
+        ``prompt`` is ``[B, P]`` codebook-1 codes (P may be 0; each length a multiple of G). The state holds the cache, the key mask
         and each sequence's next audio position, for :meth:`step`. With ``static_cache`` (emptied first, see
         :meth:`new_static_cache`) the prefix goes there instead, for :meth:`static_step`; the state then holds
         the cache position the next step writes (``index``) instead of the key mask.
         """
         B, Lx = text.shape
-        P = prompt.shape[1]
+        self._check_grouped(prompt_lens, "prompt")
+        if prompt.shape[1] % self.group_size:   # pad the tensor to whole groups (masked)
+            prompt = F.pad(prompt, (0, self.group_size - prompt.shape[1] % self.group_size))
+        P = prompt.shape[1] // self.group_size  # audio positions
+        prompt_lens = prompt_lens // self.group_size
         x, y = self._embed(text, prompt)
         if static_cache is not None:
             static_cache.reset()
@@ -116,7 +153,7 @@ class ARModel(nn.Module):
         h = self.transformer(torch.cat([x, y], dim=1), self.prefix_mask(text_lens, Lx, prompt_lens, P),
                              cache=cache)
         last = torch.where(prompt_lens > 0, Lx + prompt_lens - 1, text_lens - 1)
-        logits = h[torch.arange(B, device=h.device), last] @ self.output_weight().t()
+        logits = self._logits(h[torch.arange(B, device=h.device), last])
         keys = torch.cat([lengths_to_mask(text_lens, Lx), lengths_to_mask(prompt_lens, P)], dim=1)
         if static_cache is not None:
             static_cache.valid[:, : Lx + P] = keys
@@ -132,24 +169,25 @@ class ARModel(nn.Module):
 
     @torch.no_grad()
     def step(self, codes: torch.Tensor, state: dict) -> torch.Tensor:
-        """Append one code per sequence (``[B]``) and return the next-code logits ``[B, 1025]``."""
+        """Append one group per sequence (``[B, G]`` codes) and return the next group's logits ``[B, G, 1025]``."""
         B = codes.shape[0]
         pos = state["pos"]
-        y = self._embed_audio(codes[:, None], pos[:, None])
+        y = self._embed_audio(codes, pos[:, None])
         keys = torch.cat([state["keys"], torch.ones(B, 1, dtype=torch.bool, device=codes.device)], dim=1)
         h = self.transformer(y, keys[:, None, None, :], cache=state["cache"])
         state["keys"], state["pos"] = keys, pos + 1
-        return h[:, -1] @ self.output_weight().t()
+        return self._logits(h[:, -1])
 
     def static_step(self, codes: torch.Tensor, pos: torch.Tensor, index: torch.Tensor,
                     cache: StaticKVCache) -> torch.Tensor:
         """:meth:`step` over a :class:`StaticKVCache`, with the same shapes every step (for ``torch.compile``):
-        every row of the batch appends ``codes`` ``[B]`` at audio positions ``pos`` ``[B]``, in cache position
-        ``index`` (``[1]``); returns the next-code logits ``[B, 1025]``. The caller advances ``pos`` and ``index``."""
-        y = self._embed_audio(codes[:, None], pos[:, None])
+        every row of the batch appends a group ``codes`` ``[B, G]`` at audio positions ``pos`` ``[B]``, in cache
+        position ``index`` (``[1]``); returns the next group's logits ``[B, G, 1025]``. The caller advances ``pos``
+        and ``index``."""
+        y = self._embed_audio(codes, pos[:, None])
         step_cache = cache.at(index)
         h = self.transformer(y, cache.valid[:, None, None, :], cache=step_cache)
-        return h[:, -1] @ self.output_weight().t()
+        return self._logits(h[:, -1])
 
 
 class NARModel(nn.Module):

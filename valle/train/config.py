@@ -25,6 +25,9 @@ class TrainConfig:
     model_config: str = setting("paper", "model size: paper (12 x 1024, the paper's, for 1000s of hours), small (6 x 512, "
                                           "for a corpus of 10-100 h) or tiny (4 x 256, mini on 2 CPU cores)",
                                 choices=tuple(CONFIGS))
+    group_size: int = setting(1, "the AR model's grouped code modelling (VALL-E 2; set it as ar_group_size): "
+                                 "codebook-1 frames per AR position, so decoding takes 1/G of the steps (1: VALL-E); "
+                                 "kept in model.pt; the NAR ignores it")
     num_steps: int = setting(800_000, "total updates (paper: 800k)")
     warmup_steps: int = setting(32_000, "linear warm-up updates, then linear decay to 0 (paper: 32k)")
     peak_lr: float = setting(5e-4, "peak learning rate of AdamW (paper: 5e-4)")

@@ -105,6 +105,8 @@ class Trainer:
         self.ckpt_dir = self.exp_dir / "checkpoints"
         self.phones = read_phone_table(cfg.phones)
         self.model_config = get_config(cfg.model_config).with_text_vocab(text_vocab_size(self.phones))
+        if cfg.model_type == "ar":
+            self.model_config = dataclasses.replace(self.model_config, ar_group_size=cfg.group_size)
         self.crop = CropConfig(cfg.crop_min, cfg.crop_max, cfg.prompt_seconds)
 
         data = read_summary(cfg.tts_dir)
