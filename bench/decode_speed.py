@@ -21,9 +21,13 @@ the growing cache; compiled: the static cache and torch.compile'd step, CUDA gra
 seconds per second (throughput), the AR's weight bytes read per second and, on known GPUs, their share of peak
 memory bandwidth. Compilation is timed apart (its warm-up).
 
+Then grouped code modelling (VALL-E 2, ``--groups``): the cached AR decode of the same frames with AR group sizes
+G = 1, 2, 4 (T / G steps of G codes), side by side.
+
 Last lines: ``paper_cache_speedup=<x>`` (batch 1, the fastest device measured), then
-``paper_ar_10s_cpu_fp32_s=<s>`` (float32 eager, batch 1), ``paper_ar_10s_cpu_s=<s>`` (the fastest option) and,
-with a GPU, ``paper_rtf_gpu=<x>`` (the fastest batch-1 synthesis there).
+``paper_ar_10s_cpu_fp32_s=<s>`` (float32 eager, batch 1), ``paper_ar_10s_cpu_s=<s>`` (the fastest option),
+with a GPU ``paper_rtf_gpu=<x>`` (the fastest batch-1 synthesis there), and ``grouped_g2_speedup=<x>`` (tiny,
+CPU, batch 1: G = 2 over G = 1).
 """
 import argparse
 import copy
@@ -225,6 +229,23 @@ def bench_formats(name, device, steps, prompt_frames, batches, formats, modes):
     return rows
 
 
+def bench_groups(name, device, steps, prompt_frames, groups):
+    """Cached AR decoding of ``steps`` frames at batch 1 for each AR group size G (random weights, float32 eager):
+    ``steps / G`` model steps, each sampling G codes. Speed-ups over G = 1 in the same run."""
+    rows = []
+    for G in groups:
+        cfg = dataclasses.replace(get_config(name).with_text_vocab(TEXT_VOCAB), ar_group_size=G)
+        torch.manual_seed(0)
+        ar = ARModel(cfg).to(device).eval()
+        frames = prompt_frames - prompt_frames % G           # whole groups of prompt
+        _, _, t, res = timed_cached_ar(ar, 1, steps, frames, device)
+        rows.append({"config": name, "device": device.type, "G": G, "steps": -(-steps // G), "ar_s": t})
+    for r in rows:
+        base = next((b for b in rows if b["G"] == 1), None)
+        r["speedup"] = base["ar_s"] / r["ar_s"] if base else float("nan")
+    return rows
+
+
 def _codec(device):
     from valle.codec.encodec import new_model
     model = new_model().to(device).eval()
@@ -249,7 +270,10 @@ def main():
     p.add_argument("--modes", default="eager compiled",
                    help="AR steps of the number-format rows: eager (growing cache), compiled (static cache + "
                         "torch.compile; CUDA graphs on GPU)")
-    p.add_argument("--skip-recompute", action="store_true", help="only the precision rows")
+    p.add_argument("--skip-recompute", action="store_true", help="leave out the cache-vs-recompute rows")
+    p.add_argument("--skip-formats", action="store_true", help="leave out the number-format rows")
+    p.add_argument("--groups", default="1 2 4",
+                   help="AR group sizes (VALL-E 2 grouped code modelling) of the grouped rows; empty: none")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -257,7 +281,7 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
           + f"; {args.steps} AR steps ({args.steps / 75:.1f} s) after a {args.prompt_frames / 75:.1f} s prompt")
-    all_rows = []
+    all_rows, summary = [], []
     for name in ([] if args.skip_recompute else args.configs.split()):
         if not all_rows:
             print(f"{'config':7} {'device':6} {'batch':>5} {'cache s':>9} {'recompute s':>12} {'speedup':>8}")
@@ -273,42 +297,59 @@ def main():
     paper = [r for r in all_rows if r["config"] == "paper" and r["batch"] == 1]
     if paper:
         best = min(paper, key=lambda r: r["cache_s"])
-        print(f"paper_cache_speedup={best['speedup']:.1f}")
+        summary.append(f"paper_cache_speedup={best['speedup']:.1f}")
 
-    print(f"\nnumber formats: cached AR ({args.steps} steps), NAR (7 forwards) and codec, per AR step (eager: growing "
-          f"cache; compiled: static cache + torch.compile, compile time apart); x = speed-up over float32 eager in this "
-          f"run; GB/s: AR weight bytes read per second (MBU: share of the GPU's peak, batch 1)")
-    print(f"{'config':7} {'device':6} {'format':9} {'AR step':8} {'batch':>5} {'AR s':>8} {'x':>5} {'NAR s':>7} {'x':>5} "
-          f"{'codec s':>7} {'RTF':>6} {'audio s/s':>9} {'GB/s':>6} {'MBU':>5} {'compile s':>9}")
     prec = []
-    for name in args.configs.split():
-        for device in devices:
-            batches = [int(b) for b in args.precision_batches.split()]
-            if device.type == "cpu" and name == "paper":
-                skipped = [b for b in batches if b > args.cpu_paper_max_batch]
-                batches = [b for b in batches if b <= args.cpu_paper_max_batch]
-                if skipped:
-                    print(f"(paper on CPU: batches {skipped} left out, over --cpu-paper-max-batch)")
-            for r in bench_formats(name, device, args.steps, args.prompt_frames, batches, args.formats.split(),
-                                   args.modes.split()):
-                prec.append(r)
-                mbu = f"{r['mbu']:5.1%}" if r["mbu"] else "    -"
-                comp = f"{r['compile_s']:9.1f}" if r["compile_s"] is not None else "        -"
-                print(f"{r['config']:7} {r['device']:6} {r['format']:9} {r['mode']:8} {r['batch']:5d} {r['ar_s']:8.2f} "
-                      f"{r['ar_speedup']:5.2f} {r['nar_s']:7.2f} {r['nar_speedup']:5.2f} {r['codec_s']:7.2f} "
-                      f"{r['rtf']:6.3f} {1 / r['rtf']:9.2f} {r['ar_gbs']:6.1f} {mbu} {comp}", flush=True)
+    if not args.skip_formats:
+        print(f"\nnumber formats: cached AR ({args.steps} steps), NAR (7 forwards) and codec, per AR step (eager: "
+              f"growing cache; compiled: static cache + torch.compile, compile time apart); x = speed-up over float32 "
+              f"eager in this run; GB/s: AR weight bytes read per second (MBU: share of the GPU's peak, batch 1)")
+        print(f"{'config':7} {'device':6} {'format':9} {'AR step':8} {'batch':>5} {'AR s':>8} {'x':>5} {'NAR s':>7} "
+              f"{'x':>5} {'codec s':>7} {'RTF':>6} {'audio s/s':>9} {'GB/s':>6} {'MBU':>5} {'compile s':>9}")
+        for name in args.configs.split():
+            for device in devices:
+                batches = [int(b) for b in args.precision_batches.split()]
+                if device.type == "cpu" and name == "paper":
+                    skipped = [b for b in batches if b > args.cpu_paper_max_batch]
+                    batches = [b for b in batches if b <= args.cpu_paper_max_batch]
+                    if skipped:
+                        print(f"(paper on CPU: batches {skipped} left out, over --cpu-paper-max-batch)")
+                for r in bench_formats(name, device, args.steps, args.prompt_frames, batches, args.formats.split(),
+                                       args.modes.split()):
+                    prec.append(r)
+                    mbu = f"{r['mbu']:5.1%}" if r["mbu"] else "    -"
+                    comp = f"{r['compile_s']:9.1f}" if r["compile_s"] is not None else "        -"
+                    print(f"{r['config']:7} {r['device']:6} {r['format']:9} {r['mode']:8} {r['batch']:5d} "
+                          f"{r['ar_s']:8.2f} {r['ar_speedup']:5.2f} {r['nar_s']:7.2f} {r['nar_speedup']:5.2f} "
+                          f"{r['codec_s']:7.2f} {r['rtf']:6.3f} {1 / r['rtf']:9.2f} {r['ar_gbs']:6.1f} {mbu} {comp}",
+                          flush=True)
     cpu1 = [r for r in prec if r["config"] == "paper" and r["device"] == "cpu" and r["batch"] == 1]
     gpu1 = [r for r in prec if r["config"] == "paper" and r["device"] == "cuda" and r["batch"] == 1]
     if cpu1:
         fp32 = next(r for r in cpu1 if r["format"] == "float32" and r["mode"] == "eager")
         best = min(cpu1, key=lambda r: r["ar_s"])
         fastest = min(cpu1, key=lambda r: r["rtf"])
-        print(f"paper synthesis on CPU at batch 1: fastest {fastest['format']} {fastest['mode']}, RTF {fastest['rtf']:.3f} "
-              f"(AR {fastest['ar_s']:.2f} s + NAR {fastest['nar_s']:.2f} s + codec {fastest['codec_s']:.2f} s)")
-        print(f"paper_ar_10s_cpu_fp32_s={fp32['ar_s']:.2f}")
-        print(f"paper_ar_10s_cpu_s={best['ar_s']:.2f}")
+        print(f"paper synthesis on CPU at batch 1: fastest {fastest['format']} {fastest['mode']}, "
+              f"RTF {fastest['rtf']:.3f} (AR {fastest['ar_s']:.2f} s + NAR {fastest['nar_s']:.2f} s + "
+              f"codec {fastest['codec_s']:.2f} s)")
+        summary.append(f"paper_ar_10s_cpu_fp32_s={fp32['ar_s']:.2f}")
+        summary.append(f"paper_ar_10s_cpu_s={best['ar_s']:.2f}")
     if gpu1:
-        print(f"paper_rtf_gpu={min(r['rtf'] for r in gpu1):.4f}")
+        summary.append(f"paper_rtf_gpu={min(r['rtf'] for r in gpu1):.4f}")
+    if args.groups:
+        print(f"\ngrouped code modelling (VALL-E 2): cached AR decoding of {args.steps} frames, batch 1, "
+              f"{args.steps} / G steps; x = speed-up over G = 1 in this run")
+        print(f"{'config':7} {'device':6} {'G':>2} {'steps':>6} {'AR s':>8} {'steps/s':>8} {'frames/s':>9} {'x':>5}")
+        for name in args.configs.split():
+            for device in devices:
+                for r in bench_groups(name, device, args.steps, args.prompt_frames,
+                                      [int(g) for g in args.groups.split()]):
+                    print(f"{r['config']:7} {r['device']:6} {r['G']:2d} {r['steps']:6d} {r['ar_s']:8.2f} "
+                          f"{r['steps'] / r['ar_s']:8.1f} {args.steps / r['ar_s']:9.1f} {r['speedup']:5.2f}",
+                          flush=True)
+                    if (r["config"], r["device"], r["G"]) == ("tiny", "cpu", 2):
+                        summary.append(f"grouped_g2_speedup={r['speedup']:.2f}")
+    print("\n".join(summary))
 
 
 if __name__ == "__main__":

@@ -97,7 +97,8 @@ class ARModel(nn.Module):
 
     def _check_grouped(self, lens: torch.Tensor, what: str) -> None:
         if self.group_size > 1 and bool((lens % self.group_size).any()):
-            raise ValueError(f"{what} lengths must be multiples of ar_group_size {self.group_size}, got {lens.tolist()}")
+            raise ValueError(f"{what} lengths must be multiples of ar_group_size {self.group_size}, "
+                             f"got {lens.tolist()}")
 
     @staticmethod
     def prefix_mask(text_lens: torch.Tensor, Lx: int, code_lens: torch.Tensor, Ly: int) -> torch.Tensor:
@@ -135,10 +136,10 @@ class ARModel(nn.Module):
         """Run the prefix ``[phones, EOS | prompt codes]``; return the next group's logits ``[B, G, 1025]`` and a
         state.
 
-        ``prompt`` is ``[B, P]`` codebook-1 codes (P may be 0; each length a multiple of G). The state holds the cache, the key mask
-        and each sequence's next audio position, for :meth:`step`. With ``static_cache`` (emptied first, see
-        :meth:`new_static_cache`) the prefix goes there instead, for :meth:`static_step`; the state then holds
-        the cache position the next step writes (``index``) instead of the key mask.
+        ``prompt`` is ``[B, P]`` codebook-1 codes (P may be 0; each length a multiple of G). The state holds the
+        cache, the key mask and each sequence's next audio position, for :meth:`step`. With ``static_cache``
+        (emptied first, see :meth:`new_static_cache`) the prefix goes there instead, for :meth:`static_step`; the
+        state then holds the cache position the next step writes (``index``) instead of the key mask.
         """
         B, Lx = text.shape
         self._check_grouped(prompt_lens, "prompt")
