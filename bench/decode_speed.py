@@ -32,6 +32,7 @@ CPU, batch 1: G = 2 over G = 1).
 import argparse
 import copy
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -233,11 +234,11 @@ def bench_groups(name, device, steps, prompt_frames, groups):
     """Cached AR decoding of ``steps`` frames at batch 1 for each AR group size G (random weights, float32 eager):
     ``steps / G`` model steps, each sampling G codes. Speed-ups over G = 1 in the same run."""
     rows = []
+    frames = prompt_frames - prompt_frames % math.lcm(*groups)   # the same prompt for all, whole groups for each
     for G in groups:
         cfg = dataclasses.replace(get_config(name).with_text_vocab(TEXT_VOCAB), ar_group_size=G)
         torch.manual_seed(0)
         ar = ARModel(cfg).to(device).eval()
-        frames = prompt_frames - prompt_frames % G           # whole groups of prompt
         _, _, t, res = timed_cached_ar(ar, 1, steps, frames, device)
         rows.append({"config": name, "device": device.type, "G": G, "steps": -(-steps // G), "ar_s": t})
     for r in rows:
