@@ -13,7 +13,8 @@ import torch
 from torch._dynamo.utils import counters
 
 from trained_small import trained_small_models
-from valle.infer.decode import DecodeConfig, generate_ar, static_cache_for, static_capacity
+from valle.infer.decode import (DecodeConfig, generate_ar, static_cache_for, static_capacity,
+                                warm_up_compiled_step)
 from valle.infer.sampling import SamplingConfig
 
 GREEDY = DecodeConfig(sampling=SamplingConfig(top_k=1), min_frames_per_phone=1, max_frames_per_phone=6)
@@ -85,6 +86,19 @@ def test_compiled_step_is_one_graph_compiled_once_per_shape():
         again = generate_ar(ar, *other, compiled)
     assert_same(again, generate_ar(ar, *other, GREEDY))
     assert counters["stats"]["unique_graphs"] == 1
+
+
+def test_warm_up_compiles_the_step_the_decode_uses():
+    """warm_up_compiled_step(batch, capacity) compiles the very graph a decode of that shape replays: the decode
+    after it runs without one compilation more."""
+    ar, (text, tl, prompt, pl, phones), _ = staggered(5)
+    compiled = dataclasses.replace(GREEDY, compile=True)
+    max_frames = int((phones.float() * GREEDY.max_frames_per_phone).ceil().max())
+    torch._dynamo.reset()
+    warm_up_compiled_step(ar, 5, static_capacity(text.shape[1] + prompt.shape[1], max_frames))
+    with torch.compiler.set_stance("fail_on_recompile"):
+        got = generate_ar(ar, text, tl, prompt, pl, phones, compiled)
+    assert_same(got, generate_ar(ar, text, tl, prompt, pl, phones, GREEDY))
 
 
 def test_static_cache_limits():

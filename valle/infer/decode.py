@@ -88,8 +88,8 @@ def warm_up_compiled_step(model, batch: int, capacity: int, calls: int = 3) -> N
     cache = static_cache_for(model, batch, capacity)
     cache.reset()
     device = cache.valid.device
-    tokens = torch.zeros(batch, dtype=torch.long, device=device)
-    positions = torch.zeros(batch, dtype=torch.long, device=device)   # not ``tokens``: aliased inputs recompile
+    tokens = torch.zeros(batch, getattr(model, "group_size", 1), dtype=torch.long, device=device)
+    positions = torch.zeros(batch, dtype=torch.long, device=device)
     step = compiled_step(model)
     for i in range(calls):
         if device.type == "cuda":
