@@ -41,15 +41,22 @@ def test_configs():
         ModelConfig.from_dict({**SMALL.to_dict(), "bogus": 1})
 
 
-def test_ar_targets_and_tied_head():
-    torch.manual_seed(0)
-    model = ARModel(SMALL)
+def ar_targets_checked(model):
+    """Logits and targets of 5 and 3 codes: the codes, EOS, then IGNORE to the longest (for G = 2 also the end of
+    the last group: 6 positions either way)."""
     text, tl = make_text([6, 4])
     codes, cl = make_codes([5, 3])
     logits, targets = model(text, tl, codes, cl)
     assert logits.shape == (2, 6, SMALL.codebook_size + 1)
     assert targets[0].tolist() == codes[0].tolist() + [model.eos]
     assert targets[1].tolist() == codes[1, :3].tolist() + [model.eos, IGNORE, IGNORE]
+    return logits, targets
+
+
+def test_ar_targets_and_tied_head():
+    torch.manual_seed(0)
+    model = ARModel(SMALL)
+    logits, targets = ar_targets_checked(model)
     # Tied: the output layer is the acoustic embedding itself, and gets gradient through both uses.
     assert model.output_weight().data_ptr() == model.audio_emb.weight.data_ptr()
     assert not any(n.startswith("head") or "lm_head" in n for n, _ in model.named_parameters())
@@ -113,12 +120,8 @@ def test_grouped_ar_targets_and_causality():
     torch.manual_seed(0)
     model = ARModel(dataclasses.replace(SMALL, ar_group_size=2)).eval()
     assert {n.split(".")[0] for n, _ in model.named_parameters() if "group" in n} == {"group_in", "group_out"}
+    ar_targets_checked(model)
     text, tl = make_text([6, 4])
-    codes, cl = make_codes([5, 3])
-    logits, targets = model(text, tl, codes, cl)
-    assert logits.shape == (2, 6, SMALL.codebook_size + 1)
-    assert targets[0].tolist() == codes[0].tolist() + [model.eos]
-    assert targets[1].tolist() == codes[1, :3].tolist() + [model.eos, IGNORE, IGNORE]
     codes, cl = make_codes([10, 10])
     ref, _ = model(text, tl, codes, cl)
     for k in (3, 4):
