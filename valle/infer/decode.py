@@ -88,7 +88,7 @@ def warm_up_compiled_step(model, batch: int, capacity: int, calls: int = 3) -> N
     cache = static_cache_for(model, batch, capacity)
     cache.reset()
     device = cache.valid.device
-    tokens = torch.zeros(batch, getattr(model, "group_size", 1), dtype=torch.long, device=device)
+    tokens = torch.zeros(batch, model.group_size, dtype=torch.long, device=device)
     positions = torch.zeros(batch, dtype=torch.long, device=device)
     step = compiled_step(model)
     for i in range(calls):
@@ -113,7 +113,7 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
     """
     device = text.device
     B = text.shape[0]
-    G = getattr(model, "group_size", 1)
+    G = model.group_size
     generator = torch.Generator(device=device).manual_seed(cfg.seed) if cfg.seed is not None else None
     min_len = (target_phones.float() * cfg.min_frames_per_phone).ceil().long()
     max_len = (target_phones.float() * cfg.max_frames_per_phone).ceil().long().clamp(min=1)
@@ -180,7 +180,7 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
 def _full_logits(model, text, text_lens, prompt, prompt_lens, generated: List[List[int]]) -> torch.Tensor:
     """The next group's logits ``[B, G, V]`` by a full forward over prompt + generated codes (no cache)."""
     B = text.shape[0]
-    G = getattr(model, "group_size", 1)
+    G = model.group_size
     lens = prompt_lens + torch.tensor([len(g) for g in generated], device=text.device)
     codes = torch.zeros(B, max(int(lens.max()), 1), dtype=torch.long, device=text.device)
     for b in range(B):

@@ -31,7 +31,7 @@ from valle.infer.text import TextError, TextFrontend, merge_repeats, split_text
 from valle.text.lexicon import SIL
 from valle.models.config import text_vocab_size
 from valle.models.io import CheckpointError, load_model
-from valle.utils.precision import autocast_to, inference_model
+from valle.utils.precision import autocast_to, inference_model, resolve_dtype
 
 MODES = ("cross", "continuation")
 PHONES_PER_SECOND = 12.0   # about LibriSpeech's speaking rate: sizes text pieces from seconds of training crop
@@ -95,6 +95,8 @@ class Synthesizer:
                                   f"{self.ar.config.num_codebooks}")
         self.frontend = TextFrontend.from_lang_dir(lang_dir, self.phone_ids)
         self.decode = decode
+        # The codec decoder computes in the models' dtype (autocast); int8 layers mean float32 activations.
+        self.codec_dtype = "float32" if decode.int8 else resolve_dtype(decode.dtype, self.device)
         self.max_phones = max_phones or int(ar_meta.get("train_crop_max", DEFAULT_CROP_MAX) * PHONES_PER_SECOND)
 
     def _prepare(self, req: Request) -> List[tuple]:
@@ -169,7 +171,7 @@ class Synthesizer:
             n = len(ar.codes[b])
             generated = codes[b, :n].cpu().numpy()
             frames = np.concatenate([prompt_codes, generated]) if keep_prompt else generated
-            with autocast_to("float32" if self.decode.int8 else self.decode.dtype, self.device):
+            with autocast_to(self.codec_dtype, self.device):
                 audio = self.codec.decode(frames) if len(frames) else np.zeros(0, np.float32)
             results.append(Result(audio.astype(np.float32), ar.hit_eos[b], n, int(target_phones[b]), 1, generated))
         return results
