@@ -49,7 +49,11 @@ def test_static_cache_decodes_the_same_tokens(cfg):
     if cfg is GREEDY:                                # and the model decodes its task: the comparison means something
         assert all(dynamic.hit_eos)
         pl = args[3]
-        right = sum(int((c == codes[b, int(pl[b]):int(pl[b]) + len(c)]).sum()) for b, c in enumerate(dynamic.codes))
+        right = 0
+        for b, c in enumerate(dynamic.codes):   # a row may run past its reference (EOS late): those count as wrong
+            ref = codes[b, int(pl[b]):]
+            n = min(len(c), len(ref))
+            right += int((c[:n] == ref[:n]).sum())
         assert right / sum(lengths) > 0.9
 
 

@@ -11,7 +11,7 @@ NAR: greedy (argmax) by default, one full forward per codebook.
 """
 import weakref
 from dataclasses import dataclass
-from typing import List
+from typing import Iterator, List
 
 import torch
 
@@ -102,7 +102,28 @@ def warm_up_compiled_step(model, batch: int, capacity: int, calls: int = 3) -> N
 def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor,
                 prompt_lens: torch.Tensor, target_phones: torch.Tensor, cfg: DecodeConfig = DecodeConfig(),
                 use_cache: bool = True, static: bool = False) -> ARResult:
-    """Codebook-1 codes after the prompt for each sequence.
+    """Codebook-1 codes after the prompt for each sequence: :func:`iter_ar` run to its end."""
+    progress = ARProgress([], [], [])   # an empty batch takes no step
+    for progress in iter_ar(model, text, text_lens, prompt, prompt_lens, target_phones, cfg, use_cache, static):
+        pass
+    return ARResult([torch.tensor(o, dtype=torch.long) for o in progress.codes], list(progress.hit_eos))
+
+
+@dataclass
+class ARProgress:
+    """What :func:`iter_ar` has decoded so far; its lists grow in place from one step to the next."""
+    codes: List[List[int]]         # per sequence: the codes so far (EOS excluded)
+    hit_eos: List[bool]
+    finished: List[bool]           # the sequence has ended (EOS or length guard): its codes are final
+
+
+@torch.no_grad()
+def iter_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor,
+            prompt_lens: torch.Tensor, target_phones: torch.Tensor, cfg: DecodeConfig = DecodeConfig(),
+            use_cache: bool = True, static: bool = False) -> Iterator[ARProgress]:
+    """Codebook-1 codes after the prompt for each sequence, yielded as they come: one :class:`ARProgress` after
+    every step (the same object each time, updated), the last one with every sequence finished. Streaming
+    synthesis reads it to hand finished chunks on while the AR goes on.
 
     text ``[B, Lx]`` (phones + EOS, 0-padded), prompt ``[B, P]`` codebook-1 codes (P may be 0; with grouped code
     modelling each prompt length a multiple of the group size G), target_phones ``[B]``: phones still to be spoken
@@ -120,6 +141,7 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
     max_frames = max_len.tolist()
     out = [[] for _ in range(B)]
     hit_eos = [False] * B
+    progress = ARProgress(out, hit_eos, [False] * B)
     active = torch.arange(B, device=device)           # rows of the original batch still decoding
     static = use_cache and (static or cfg.compile)
     if static:
@@ -153,6 +175,9 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
             history = torch.cat([history, tokens[:, None]], dim=1)[:, -window:] if window else history
             group.append(tokens)
         frame += G
+        for i, r in enumerate(rows):
+            progress.finished[r] = done[i]
+        yield progress
         keep = (~torch.tensor(done, device=device)).nonzero().squeeze(1)
         if keep.numel() == 0:
             break
@@ -174,7 +199,6 @@ def generate_ar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torc
         else:
             logits = _full_logits(model, text[active], text_lens[active], prompt[active], prompt_lens[active],
                                   [out[r] for r in active.tolist()])
-    return ARResult([torch.tensor(o, dtype=torch.long) for o in out], hit_eos)
 
 
 def _full_logits(model, text, text_lens, prompt, prompt_lens, generated: List[List[int]]) -> torch.Tensor:
