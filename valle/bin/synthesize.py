@@ -8,14 +8,22 @@ Reads <exp-dir>/ar/model.pt and <exp-dir>/nar/model.pt (stages 5-6), <data-dir>/
 and <data-dir>/lang/ (stage 2). Both modes need the prompt's transcript (--prompt-text). Modes: cross (the
 prompt is another utterance; default) and continuation (the prompt is the start of an utterance, cut after a
 word, and --text is what follows it; --keep-prompt outputs the prompt and its continuation as one wav).
+
+--stream (single mode): the audio is written chunk by chunk while the AR model goes on, the first chunk after
+--stream-first-frames frames; --out - writes it to standard output as raw 16-bit mono PCM at 24 kHz, for a player:
+    python -m valle.bin.synthesize ... --stream --out - | aplay -f S16_LE -r 24000 -c 1
 """
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 from valle.constants import CODEC_SAMPLE_RATE
-from valle.infer.config import DecodeConfig
+from valle.infer.config import DecodeConfig, StreamConfig
 from valle.infer.prompt import PromptError
 from valle.infer.synthesize import MODES, Request, Synthesizer
 from valle.infer.text import TextError
@@ -41,12 +49,18 @@ def get_args(argv=None):
                    help="longest AR phone sequence at once (cross mode splits longer text at sentence ends); "
                         "default: the AR model's training crop x 12 phones/s")
     add_settings(p, DecodeConfig, title="decoding (the same as stage 7's synth_* settings)")
+    p.add_argument("--stream", action="store_true",
+                   help="write the audio chunk by chunk as it is made (single mode; --out - : raw 16-bit PCM on "
+                        "standard output)")
+    add_settings(p, StreamConfig, prefix="stream_", title="streaming (with --stream)")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     if args.batch is None and not (args.text and args.prompt_audio and args.out):
         p.error("give --text, --prompt-audio, --prompt-text and --out, or --batch and --out-dir")
     if args.batch is not None and args.out_dir is None:
         p.error("--batch needs --out-dir")
+    if args.stream and args.batch is not None:
+        p.error("--stream synthesizes one text (--text and --out), not a --batch")
     return args
 
 
@@ -62,6 +76,42 @@ def read_batch(path: Path, mode: str, keep_prompt: bool = False):
     return requests
 
 
+def stream_to(out: Path, synth: Synthesizer, request: Request, config: StreamConfig) -> None:
+    """Write each chunk as it comes: to a wav file (flushed after every chunk, so a reader sees it grow; removed
+    if synthesis fails) or, for ``-``, to standard output as raw 16-bit PCM. Logs the time to the first audio and
+    how far ahead of playback the audio stayed."""
+    start = time.perf_counter()
+    to_stdout = str(out) == "-"
+    sink = sys.stdout.buffer if to_stdout else sf.SoundFile(out, "w", CODEC_SAMPLE_RATE, 1, "PCM_16")
+    first_ms, samples, stalled = None, 0, 0.0
+    try:
+        for chunk in synth.stream(request, config):
+            now = time.perf_counter() - start
+            if len(chunk.audio):
+                if first_ms is None:
+                    first_ms = 1000 * now
+                else:   # playback started at the first chunk: it waits when the audio so far has been played
+                    stalled += max(0.0, now - first_ms / 1000 - samples / CODEC_SAMPLE_RATE - stalled)
+                samples += len(chunk.audio)
+                if to_stdout:
+                    sink.write((np.clip(chunk.audio, -1, 1) * 32767).astype("<i2").tobytes())
+                else:
+                    sink.write(chunk.audio)
+                sink.flush()
+            if chunk.hit_eos is False:
+                logging.warning(f"piece {chunk.piece + 1}: no EOS, cut at the length limit")
+    except BaseException:
+        if not to_stdout:
+            sink.close()
+            out.unlink(missing_ok=True)
+        raise
+    if not to_stdout:
+        sink.close()
+    wall = time.perf_counter() - start
+    logging.info(f"{out}: {samples / CODEC_SAMPLE_RATE:.2f} s streamed in {wall:.2f} s; first audio after "
+                 f"{first_ms or 0:.0f} ms; playback from then would have waited {stalled:.2f} s")
+
+
 def main(argv=None):
     args = get_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -70,6 +120,10 @@ def main(argv=None):
         synth = Synthesizer(args.exp_dir / "ar" / "model.pt", args.exp_dir / "nar" / "model.pt",
                             args.data_dir / "tokens" / "codec.pt", args.data_dir / "lang", args.device, decode,
                             max_phones=args.max_phones)
+        if args.stream:
+            stream_to(args.out, synth, Request(args.text, args.prompt_audio, args.prompt_text, args.mode,
+                                               args.keep_prompt), from_args(StreamConfig, args, prefix="stream_"))
+            return
         if args.batch is None:
             jobs = [(args.out, Request(args.text, args.prompt_audio, args.prompt_text, args.mode, args.keep_prompt))]
         else:

@@ -53,3 +53,19 @@ class DecodeConfig:
         if self.int8 and self.compile:
             raise ValueError("compile and int8 do not go together: torch.compile cannot trace torch.ao's quantized "
                              "layers (their packed weights are opaque to it); on a CPU int8 alone is the faster")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Streaming synthesis (``Synthesizer.stream``, ``valle.bin.synthesize --stream``): how the AR output is cut into
+    chunks for the NAR and the codec. CLI options ``--stream-<name>``."""
+    first_frames: int = setting(15, "frames of the first chunk (75 a second): the first audio waits for them")
+    max_frames: int = setting(150, "chunks double from first_frames up to this many frames (each chunk reruns the "
+                                   "NAR over all frames so far: bigger chunks cost less in all)")
+    nar_lookahead: int = setting(8, "AR frames past a chunk that the NAR reads before deciding the chunk's codebooks "
+                                    "2-8 (its attention looks both ways; 0: none)")
+
+    def __post_init__(self):
+        if self.first_frames < 1 or self.max_frames < self.first_frames or self.nar_lookahead < 0:
+            raise ValueError(f"stream settings: need 1 <= first_frames <= max_frames and nar_lookahead >= 0, got "
+                             f"{self.first_frames}, {self.max_frames}, {self.nar_lookahead}")

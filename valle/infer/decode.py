@@ -11,7 +11,7 @@ NAR: greedy (argmax) by default, one full forward per codebook.
 """
 import weakref
 from dataclasses import dataclass
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import torch
 
@@ -218,13 +218,19 @@ def _full_logits(model, text, text_lens, prompt, prompt_lens, generated: List[Li
 @torch.no_grad()
 def generate_nar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor,
                  prompt_lens: torch.Tensor, first: torch.Tensor, code_lens: torch.Tensor,
-                 cfg: DecodeConfig = DecodeConfig()) -> torch.Tensor:
-    """Codebooks 2..8 for AR output ``first`` ``[B, T]``: returns ``[B, T, 8]`` (padded rows past code_lens)."""
+                 cfg: DecodeConfig = DecodeConfig(), known: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Codebooks 2..8 for AR output ``first`` ``[B, T]``: returns ``[B, T, 8]`` (padded rows past code_lens).
+
+    ``known`` ``[B, F, 8]`` (F <= T): the first F frames' codes, already decided (streaming: the chunks handed on
+    before). They are kept as they are and the later frames' codebooks are predicted from them."""
     B, T = first.shape
     K = model.config.num_codebooks
+    F = 0 if known is None else known.shape[1]
     generator = torch.Generator(device=first.device).manual_seed(cfg.seed) if cfg.seed is not None else None
     codes = torch.zeros(B, T, K, dtype=torch.long, device=first.device)
     codes[..., 0] = first
+    if F:
+        codes[:, :F] = known
     for j in range(1, K):
         stages = torch.full((B,), j, dtype=torch.long, device=first.device)
         logits, _ = model(text, text_lens, prompt, prompt_lens, codes, code_lens, stages)
@@ -233,5 +239,7 @@ def generate_nar(model, text: torch.Tensor, text_lens: torch.Tensor, prompt: tor
         else:
             flat = sample(logits.reshape(B * T, -1).float(), cfg.sampling, None, generator)
             codes[..., j] = flat.view(B, T)
+        if F:
+            codes[:, :F, j] = known[..., j]
     codes[torch.arange(T, device=first.device)[None] >= code_lens[:, None]] = 0
     return codes

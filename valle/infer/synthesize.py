@@ -19,13 +19,15 @@ in the same batch; the pieces' audio is joined. A continuation must be one utter
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import numpy as np
 import torch
 
 from valle.codec.encodec import codec_identity, load_codec
-from valle.infer.decode import DecodeConfig, generate_ar, generate_nar
+from valle.codec.stream import StreamingDecoder
+from valle.infer.config import StreamConfig
+from valle.infer.decode import DecodeConfig, generate_ar, generate_nar, iter_ar
 from valle.infer.prompt import load_prompt_audio
 from valle.infer.text import TextError, TextFrontend, merge_repeats, split_text
 from valle.text.lexicon import SIL
@@ -55,6 +57,16 @@ class Result:
     num_phones: int
     num_pieces: int = 1                # > 1: the text was split at sentence boundaries
     codes: Optional[np.ndarray] = None  # [num_frames, 8] the generated codes (the prompt's left out)
+
+
+@dataclass
+class AudioChunk:
+    """One piece of streamed audio (:meth:`Synthesizer.stream`)."""
+    audio: np.ndarray                  # float32, 24 kHz; may be empty (the first one of a continuation's prompt)
+    piece: int                         # which piece of the text (cross mode splits long text)
+    final: bool                        # the request's last chunk
+    codes: Optional[np.ndarray] = None  # [n, 8] the generated frames the audio is made of (prompt frames left out)
+    hit_eos: Optional[bool] = None     # on a piece's last chunk: False if the length guard cut it
 
 
 def check_codec(codec_path: Path, trained_on: dict) -> None:
@@ -148,7 +160,55 @@ class Synthesizer:
                                   np.concatenate([r.codes for r in mine])))
         return results
 
-    def _synthesize(self, prepared: List[tuple]) -> List[Result]:
+    @torch.no_grad()
+    def stream(self, request: Request, config: StreamConfig = StreamConfig()) -> Iterator[AudioChunk]:
+        """One request's audio in chunks, each as soon as it is final, while the AR model goes on.
+
+        The AR output is cut into chunks of ``config.first_frames`` frames, doubling up to ``config.max_frames``.
+        When a chunk's frames and ``config.nar_lookahead`` more are out, the NAR model predicts codebooks 2-8 of
+        every frame so far (those of earlier chunks kept as they were handed on) and the codec decodes the chunk
+        with left context (:class:`~valle.codec.stream.StreamingDecoder`). The AR codes are those of
+        :meth:`synthesize` (the same sampling, step for step); the NAR, seeing fewer frames after a chunk, may
+        choose other codes for its last frames, and the codec joins chunks within the tolerances stated in
+        ``valle/codec/stream.py`` (README, 'Streaming synthesis'). Pieces of a long cross-mode text follow one another.
+        """
+        pieces = self._prepare(request)
+        for i, piece in enumerate(pieces):
+            yield from self._stream_piece(piece, i, i == len(pieces) - 1, config)
+
+    def _stream_piece(self, piece: tuple, index: int, last: bool, config: StreamConfig) -> Iterator[AudioChunk]:
+        (ar_text, ar_lens), (nar_text, nar_lens), (prompt, prompt_lens), target_phones = self._tensors([piece])
+        decoder = StreamingDecoder(self.codec)
+
+        def chunk(codes: np.ndarray, final: bool, generated: bool = True, hit_eos=None) -> AudioChunk:
+            with autocast_to(self.codec_dtype, self.device):
+                audio = decoder.push(codes, final)
+            return AudioChunk(audio.astype(np.float32), index, final and last, codes if generated else codes[:0],
+                              hit_eos)
+
+        prompt_codes, keep_prompt = piece[2], piece[3]
+        if keep_prompt:
+            yield chunk(prompt_codes, False, generated=False)
+        known = torch.zeros(1, 0, prompt.shape[2], dtype=torch.long, device=self.device)   # frames handed on
+        size = config.first_frames
+        for progress in iter_ar(self.ar, ar_text, ar_lens, prompt[..., 0], prompt_lens, target_phones, self.decode):
+            n, done = len(progress.codes[0]), progress.finished[0]
+            ready = n if done else n - config.nar_lookahead
+            if not done and ready - known.shape[1] < size:
+                continue
+            if n:
+                first = torch.tensor(progress.codes[0], dtype=torch.long, device=self.device)[None]
+                codes = generate_nar(self.nar, nar_text, nar_lens, prompt, prompt_lens, first,
+                                     torch.tensor([n], device=self.device), self.decode, known=known)
+                new, known = codes[0, known.shape[1]:ready], codes[:, :ready]
+            else:
+                new = known[0, :0]
+            yield chunk(new.cpu().numpy(), done, hit_eos=progress.hit_eos[0] if done else None)
+            size = min(2 * size, config.max_frames)
+
+    def _tensors(self, prepared: List[tuple]):
+        """Batched model inputs of prepared pieces: (AR text, lengths), (NAR text, lengths), (prompt codes
+        [B, P, 8], lengths), phones to speak [B]."""
         B = len(prepared)
         ids = lambda phones: [self.phone_ids[p] for p in phones] + [self.eos]  # noqa: E731
 
@@ -159,12 +219,19 @@ class Synthesizer:
                 out[b, : len(s)] = torch.as_tensor(np.asarray(s))
             return out.to(self.device), lens.to(self.device)
 
-        ar_text, ar_lens = pad([ids(p[0]) for p in prepared])
-        nar_text, nar_lens = pad([ids(p[1]) for p in prepared])
-        prompt, prompt_lens = pad([p[2] for p in prepared])
         target_phones = torch.tensor([_spoken(p[1]) for p in prepared], device=self.device).clamp(min=1)
+        return (pad([ids(p[0]) for p in prepared]), pad([ids(p[1]) for p in prepared]), pad([p[2] for p in prepared]),
+                target_phones)
+
+    def _synthesize(self, prepared: List[tuple]) -> List[Result]:
+        B = len(prepared)
+        (ar_text, ar_lens), (nar_text, nar_lens), (prompt, prompt_lens), target_phones = self._tensors(prepared)
         ar = generate_ar(self.ar, ar_text, ar_lens, prompt[..., 0], prompt_lens, target_phones, self.decode)
-        first, code_lens = pad([c if len(c) else torch.zeros(1, dtype=torch.long) for c in ar.codes])
+        lens = torch.tensor([len(c) for c in ar.codes])
+        first = torch.zeros(B, max(int(lens.max()), 1), dtype=torch.long)
+        for b, c in enumerate(ar.codes):
+            first[b, : len(c)] = c
+        first, code_lens = first.to(self.device), lens.clamp(min=1).to(self.device)
         codes = generate_nar(self.nar, nar_text, nar_lens, prompt, prompt_lens, first, code_lens, self.decode)
         results = []
         for b, (_, _, prompt_codes, keep_prompt) in enumerate(prepared):
