@@ -24,23 +24,34 @@ memory bandwidth. Compilation is timed apart (its warm-up).
 Then grouped code modelling (VALL-E 2, ``--groups``): the cached AR decode of the same frames with AR group sizes
 G = 1, 2, 4 (T / G steps of G codes), side by side.
 
+Then streaming synthesis (``--stream-configs``): ``Synthesizer.stream`` on a random-weight recipe of each config
+(``valle/infer/random_recipe.py``: the real text front end, prompt encoding, AR, NAR and EnCodec), 10 s of speech
+after a 3 s prompt at batch 1: the time from the call to the first audio, the whole streamed synthesis against one
+pass (``synthesize``), audio seconds per second of wall time, and how long playback started at the first chunk
+would have waited for later ones.
+
 Last lines: ``paper_cache_speedup=<x>`` (batch 1, the fastest device measured), then
 ``paper_ar_10s_cpu_fp32_s=<s>`` (float32 eager, batch 1), ``paper_ar_10s_cpu_s=<s>`` (the fastest option),
 with a GPU ``paper_rtf_gpu=<x>`` (the fastest batch-1 synthesis there), and ``grouped_g2_speedup=<x>`` (tiny,
-CPU, batch 1: G = 2 over G = 1).
+CPU, batch 1: G = 2 over G = 1), ``first_audio_ms=<ms>`` (tiny, CPU, float32, batch 1, the median of 3 calls).
 """
 import argparse
 import copy
 import dataclasses
 import math
+import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from valle.constants import CODEC_SAMPLE_RATE
+from valle.infer.config import StreamConfig
 from valle.infer.decode import (DecodeConfig, generate_ar, generate_nar, static_capacity,
                                 warm_up_compiled_step)
+from valle.infer.random_recipe import random_text, write_random_recipe
 from valle.infer.sampling import SamplingConfig
 from valle.models.config import get_config
 from valle.models.valle import ARModel, NARModel
@@ -247,6 +258,57 @@ def bench_groups(name, device, steps, prompt_frames, groups):
     return rows
 
 
+def stream_formats(name, device):
+    """(format, DecodeConfig fields) of the streaming rows: float32 for tiny (already faster than real time), int8 for
+    the paper model on a CPU (the fastest there), bfloat16 with the compiled step on a GPU."""
+    if device.type == "cuda":
+        return [("float32", {}), ("bfloat16", {"dtype": "bfloat16", "compile": True})]
+    return [("float32", {})] + ([("int8", {"int8": True})] if name == "paper" else [])
+
+
+def timed_stream(synth, request, config):
+    """(seconds to the first audio, seconds in all, audio seconds, seconds playback would have waited, chunks)."""
+    start = time.perf_counter()
+    first, samples, stalled, chunks = None, 0, 0.0, 0
+    for chunk in synth.stream(request, config):
+        now = time.perf_counter() - start
+        chunks += 1
+        if len(chunk.audio):
+            if first is None:
+                first = now
+            stalled += max(0.0, now - first - samples / CODEC_SAMPLE_RATE - stalled)
+            samples += len(chunk.audio)
+    return first, time.perf_counter() - start, samples / CODEC_SAMPLE_RATE, stalled, chunks
+
+
+def bench_stream(name, device, steps, repeats, config: StreamConfig):
+    """Streaming against one-pass synthesis of ``steps`` frames (AR held to exactly that length by the guards) after
+    a 3 s prompt, batch 1, through the real Synthesizer on a random-weight recipe of config ``name``."""
+    from valle.infer.synthesize import Request, Synthesizer, _spoken
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_random_recipe(Path(tmp), get_config(name), prompt_seconds=3.0)
+        for fmt, fields in stream_formats(name, device):
+            synth = Synthesizer(root / "exp" / "ar" / "model.pt", root / "exp" / "nar" / "model.pt",
+                                root / "data" / "tokens" / "codec.pt", root / "data" / "lang", str(device),
+                                DecodeConfig(**fields))
+            text = random_text(int(steps / 75 * 12 / 3.5) + 1)     # ~12 phones a second, ~3.5 phones a word
+            spoken = _spoken(synth.frontend.phones(text))
+            synth.decode = dataclasses.replace(synth.decode, sampling=SamplingConfig(top_k=50),
+                                               min_frames_per_phone=steps / spoken, max_frames_per_phone=steps / spoken)
+            request = Request(text, root / "prompt.wav", "hello world")
+            synth.synthesize([Request("hello", root / "prompt.wav", "hello world")])   # warm-up: lazy loads
+            list(synth.stream(Request("hello cat", root / "prompt.wav", "hello world"), config))
+            one_pass, _ = timed(lambda: synth.synthesize([request]), device)
+            runs = [timed_stream(synth, request, config) for _ in range(repeats)]
+            first = statistics.median(r[0] for r in runs)
+            wall, audio, stalled, chunks = runs[0][1:]
+            rows.append({"config": name, "device": device.type, "format": fmt, "one_pass_s": one_pass,
+                         "first_ms": 1000 * first, "stream_s": wall, "audio_s": audio, "stall_s": stalled,
+                         "chunks": chunks})
+    return rows
+
+
 def _codec(device):
     from valle.codec.encodec import new_model
     model = new_model().to(device).eval()
@@ -275,6 +337,10 @@ def main():
     p.add_argument("--skip-formats", action="store_true", help="leave out the number-format rows")
     p.add_argument("--groups", default="1 2 4",
                    help="AR group sizes (VALL-E 2 grouped code modelling) of the grouped rows; empty: none")
+    p.add_argument("--stream-configs", default="tiny paper", help="configs of the streaming rows; empty: none")
+    p.add_argument("--stream-first-frames", type=int, default=StreamConfig.first_frames)
+    p.add_argument("--stream-max-frames", type=int, default=StreamConfig.max_frames)
+    p.add_argument("--stream-nar-lookahead", type=int, default=StreamConfig.nar_lookahead)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -350,6 +416,21 @@ def main():
                           flush=True)
                     if (r["config"], r["device"], r["G"]) == ("tiny", "cpu", 2):
                         summary.append(f"grouped_g2_speedup={r['speedup']:.2f}")
+    if args.stream_configs:
+        config = StreamConfig(args.stream_first_frames, args.stream_max_frames, args.stream_nar_lookahead)
+        print(f"\nstreaming synthesis ({config}): {args.steps / 75:.1f} s after a 3 s prompt, batch 1, from the call "
+              f"(text, prompt encoding, AR, NAR, codec); audio s/s = audio seconds per second of wall time; stall = "
+              f"what playback started at the first chunk would have waited")
+        print(f"{'config':7} {'device':6} {'format':9} {'one pass s':>10} {'first audio ms':>14} {'streamed s':>10} "
+              f"{'audio s/s':>9} {'stall s':>7} {'chunks':>6}")
+        for name in args.stream_configs.split():
+            for device in devices:
+                for r in bench_stream(name, device, args.steps, 3 if name == "tiny" else 1, config):
+                    print(f"{r['config']:7} {r['device']:6} {r['format']:9} {r['one_pass_s']:10.2f} "
+                          f"{r['first_ms']:14.0f} {r['stream_s']:10.2f} {r['audio_s'] / r['stream_s']:9.2f} "
+                          f"{r['stall_s']:7.2f} {r['chunks']:6d}", flush=True)
+                    if (r["config"], r["device"], r["format"]) == ("tiny", "cpu", "float32"):
+                        summary.append(f"first_audio_ms={r['first_ms']:.0f}")
     print("\n".join(summary))
 
 

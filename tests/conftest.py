@@ -155,36 +155,9 @@ def make_training_data(root: Path, num_cuts: int = 24, seed: int = 0, long_cut: 
     return out
 
 
-RANDOM_RECIPE_PHONES = ["<eps>", "SIL", "SPN", "h", "ə", "l", "oʊ", "w", "ɜː", "d", "k", "æ", "t"]
-
-
 def make_random_recipe(root: Path, ar_group_size: int = 1) -> Path:
-    """What synthesis reads, with random weights: exp/{ar,nar}/model.pt (a 1-layer model of 32 dims; the AR's
-    grouped code modelling ``ar_group_size``), data/tokens/codec.pt (a random EnCodec), data/lang (a six-word IPA
-    lexicon: HELLO WORLD CAT TELL), and a 3.5 s stereo 44.1 kHz prompt.wav."""
-    import dataclasses
-    import json
-
-    import numpy as np
-    import soundfile as sf
-    import torch
-
-    from valle.codec.encodec import Codec, CodecInfo, new_model
-    from valle.models.config import ModelConfig, text_vocab_size
-    from valle.models.io import save_model
-    from valle.models.valle import ARModel, NARModel
-
-    lang = root / "data" / "lang"
-    lang.mkdir(parents=True)
-    (lang / "lexicon.txt").write_text("!SIL SIL\n<UNK> SPN\nHELLO h ə l oʊ\nWORLD w ɜː l d\nCAT k æ t\nTELL t ə l\n")
-    (lang / "lang_info.json").write_text(json.dumps({"phone_set": "ipa", "g2p_languages": ["en-us"]}))
-    ids = {p: i for i, p in enumerate(RANDOM_RECIPE_PHONES)}
-    cfg = ModelConfig(d_model=32, num_heads=2, num_layers=1, ffn_dim=64, text_vocab_size=text_vocab_size(ids))
-    torch.manual_seed(0)
-    for kind, cls in (("ar", ARModel), ("nar", NARModel)):
-        model_cfg = dataclasses.replace(cfg, ar_group_size=ar_group_size) if kind == "ar" else cfg
-        save_model(root / "exp" / kind / "model.pt", kind, model_cfg, ids, cls(model_cfg).state_dict())
-    Codec(new_model(), CodecInfo(False, "random init (test)", 6.0, 8)).save(root / "data" / "tokens" / "codec.pt")
-    t = np.arange(int(3.5 * 44100)) / 44100
-    sf.write(root / "prompt.wav", np.stack([0.3 * np.sin(2 * np.pi * 200 * t)] * 2, axis=1), 44100)
-    return root
+    """What synthesis reads, with random weights (``valle/infer/random_recipe.py``): exp/{ar,nar}/model.pt (a 1-layer
+    model of 32 dims; the AR's grouped code modelling ``ar_group_size``), data/tokens/codec.pt (a random EnCodec),
+    data/lang (a six-word IPA lexicon: HELLO WORLD CAT TELL), and a 3.5 s stereo 44.1 kHz prompt.wav."""
+    from valle.infer.random_recipe import write_random_recipe
+    return write_random_recipe(root, ar_group_size=ar_group_size)

@@ -162,3 +162,20 @@ def test_synthesis_refuses_a_codec_the_models_were_not_trained_on(recipe, tmp_pa
     torch.save({**obj, "codec": {**right, "kind": "mel_rvq", "sha256": "0" * 16}}, exp / "nar" / "model.pt")
     with pytest.raises(CheckpointError, match="NAR model was trained on the tokens of another codec .mel_rvq 0000"):
         Synthesizer(exp / "ar" / "model.pt", exp / "nar" / "model.pt", codec_pt, recipe / "data" / "lang")
+
+
+def test_a_prompt_is_encoded_once_per_content(recipe, tmp_path, monkeypatch):
+    """The prompt cache: the same file (or a copy) is not encoded again; a file with other samples is."""
+    import shutil
+    synth = synthesizer(recipe)
+    calls = []
+    encode = synth.codec.encode_batch
+    monkeypatch.setattr(synth.codec, "encode_batch", lambda waves: calls.append(len(waves[0])) or encode(waves))
+    copy = tmp_path / "copy.wav"
+    shutil.copy(recipe / "prompt.wav", copy)
+    first = synth.prompt_codes(recipe / "prompt.wav")
+    assert np.array_equal(synth.prompt_codes(copy), first) and len(calls) == 1
+    audio, rate = sf.read(copy)
+    sf.write(copy, audio[: len(audio) // 2], rate)
+    assert len(synth.prompt_codes(copy)) < len(first) and len(calls) == 2
+    assert np.array_equal(synth.prompt_codes(recipe / "prompt.wav"), first) and len(calls) == 2

@@ -17,6 +17,8 @@ in model.pt). In cross mode a text whose phones would not fit beside the prompt 
 is split at sentence ends (then clauses, then words) and each piece is synthesized with the same prompt,
 in the same batch; the pieces' audio is joined. A continuation must be one utterance: too long is an error.
 """
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -38,6 +40,8 @@ from valle.utils.precision import autocast_to, inference_model, resolve_dtype
 MODES = ("cross", "continuation")
 PHONES_PER_SECOND = 12.0   # about LibriSpeech's speaking rate: sizes text pieces from seconds of training crop
 DEFAULT_CROP_MAX = 20.0    # the paper's longest training crop, for model files that do not record theirs
+PROMPT_CACHE_SIZE = 32     # prompts whose codes are kept: a voice used again skips the codec's encoder (a server,
+                           # the demo, a batch file with one voice)
 
 
 @dataclass
@@ -110,12 +114,29 @@ class Synthesizer:
         # The codec decoder computes in the models' dtype (autocast); int8 layers mean float32 activations.
         self.codec_dtype = "float32" if decode.int8 else resolve_dtype(decode.dtype, self.device)
         self.max_phones = max_phones or int(ar_meta.get("train_crop_max", DEFAULT_CROP_MAX) * PHONES_PER_SECOND)
+        self._prompt_cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
+
+    def prompt_codes(self, path: Path) -> np.ndarray:
+        """The codes ``[P, 8]`` of a prompt file, encoded once per content (sha256 of the file's bytes) while it is
+        among the last ``PROMPT_CACHE_SIZE`` prompts used."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"prompt audio {path}: no such file")
+        key = hashlib.sha256(path.read_bytes()).hexdigest()
+        codes = self._prompt_cache.get(key)
+        if codes is None:
+            codes = self.codec.encode_batch([load_prompt_audio(path)])[0].astype(np.int64)
+            self._prompt_cache[key] = codes
+            if len(self._prompt_cache) > PROMPT_CACHE_SIZE:
+                self._prompt_cache.popitem(last=False)
+        self._prompt_cache.move_to_end(key)
+        return codes
 
     def _prepare(self, req: Request) -> List[tuple]:
         """-> one (AR phones, target phones, prompt codes [P, 8], keep_prompt) per piece of the text."""
         if req.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {req.mode!r}")
-        audio = load_prompt_audio(req.prompt_audio)
+        codes = self.prompt_codes(req.prompt_audio)       # [P, 8]
         if not req.prompt_text:
             raise TextError(f"{req.mode} mode needs the prompt's transcript (--prompt-text)")
         prompt_phones = self.frontend.phones(req.prompt_text)
@@ -141,7 +162,6 @@ class Synthesizer:
             tail = whole[1:]
             ar = [merge_repeats(prompt_phones[:-1] + tail)]
             targets = [tail]                # the NAR reads the phones of the frames it fills in
-        codes = self.codec.encode_batch([audio])[0].astype(np.int64)       # [P, 8]
         # A grouped AR model reads whole groups: the prompt starts at its first frame that leaves a multiple of G
         # (at most G - 1 frames, 13 ms each, dropped from the start).
         codes = codes[len(codes) % self.ar.config.ar_group_size:]
