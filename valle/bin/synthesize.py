@@ -90,7 +90,8 @@ def stream_to(out: Path, synth: Synthesizer, request: Request, config: StreamCon
             if len(chunk.audio):
                 if first_ms is None:
                     first_ms = 1000 * now
-                else:   # playback started at the first chunk: it waits when the audio so far has been played
+                else:   # the largest lag of a chunk behind the audio before it: how long after the first audio
+                    # playback must start never to wait
                     stalled += max(0.0, now - first_ms / 1000 - samples / CODEC_SAMPLE_RATE - stalled)
                 samples += len(chunk.audio)
                 if to_stdout:
@@ -109,7 +110,7 @@ def stream_to(out: Path, synth: Synthesizer, request: Request, config: StreamCon
         sink.close()
     wall = time.perf_counter() - start
     logging.info(f"{out}: {samples / CODEC_SAMPLE_RATE:.2f} s streamed in {wall:.2f} s; first audio after "
-                 f"{first_ms or 0:.0f} ms; playback from then would have waited {stalled:.2f} s")
+                 f"{first_ms or 0:.0f} ms; playback started {stalled:.2f} s after it never waits")
 
 
 def main(argv=None):
