@@ -189,8 +189,9 @@ class Synthesizer:
         every frame so far (those of earlier chunks kept as they were handed on) and the codec decodes the chunk
         with left context (:class:`~valle.codec.stream.StreamingDecoder`). The AR codes are those of
         :meth:`synthesize` (the same sampling, step for step); the NAR, seeing fewer frames after a chunk, may
-        choose other codes for its last frames, and the codec joins chunks within the tolerances stated in
-        ``valle/codec/stream.py`` (README, 'Streaming synthesis'). Pieces of a long cross-mode text follow one another.
+        choose other codes for its last frames (and with ``nar_greedy`` off its draws differ), and the codec joins
+        chunks within the tolerances stated in ``valle/codec/stream.py`` (README, 'Streaming synthesis'). Pieces of a
+        long cross-mode text follow one another.
         """
         pieces = self._prepare(request)
         for i, piece in enumerate(pieces):
