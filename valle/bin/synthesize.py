@@ -79,7 +79,7 @@ def read_batch(path: Path, mode: str, keep_prompt: bool = False):
 def stream_to(out: Path, synth: Synthesizer, request: Request, config: StreamConfig) -> None:
     """Write each chunk as it comes: to a wav file (flushed after every chunk, so a reader sees it grow; removed
     if synthesis fails) or, for ``-``, to standard output as raw 16-bit PCM. Logs the time to the first audio and
-    how far ahead of playback the audio stayed."""
+    the stall: how long after it playback must start never to wait for a chunk."""
     start = time.perf_counter()
     to_stdout = str(out) == "-"
     sink = sys.stdout.buffer if to_stdout else sf.SoundFile(out, "w", CODEC_SAMPLE_RATE, 1, "PCM_16")
