@@ -149,3 +149,8 @@ def test_cli_stream_writes_the_wav_and_raw_pcm_to_stdout(recipe, tmp_path, capsy
     assert len(pcm) == len(streamed) and np.abs(pcm / 32768 - streamed).max() <= 2 / 32768   # 16-bit, both
     with pytest.raises(SystemExit):
         main(args + ["--batch", str(tmp_path / "lines.txt"), "--out-dir", str(tmp_path), "--stream"])
+    # Bad input: the one-line error and exit 1 of one-pass synthesis, and no partial wav left behind.
+    bad = [a if a != "hello cat, world" else "hello 世界" for a in args]
+    with pytest.raises(SystemExit) as exit_:
+        main(bad + ["--out", str(tmp_path / "bad.wav"), "--stream"])
+    assert exit_.value.code == 1 and "cannot read" in caplog.text and not (tmp_path / "bad.wav").exists()
