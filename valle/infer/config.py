@@ -60,8 +60,8 @@ class StreamConfig:
     """Streaming synthesis (``Synthesizer.stream``, ``valle.bin.synthesize --stream``): how the AR output is cut into
     chunks for the NAR and the codec. CLI options ``--stream-<name>``."""
     first_frames: int = setting(8, "frames of the first chunk (75 a second): the first audio waits for them")
-    max_frames: int = setting(300, "chunks double from the first one's size up to this many frames (each chunk reruns the "
-                                   "NAR over all frames so far: bigger chunks cost less in all)")
+    max_frames: int = setting(300, "chunks double from the first one's size up to this many frames (each chunk "
+                                   "reruns the NAR over all frames so far: bigger chunks cost less in all)")
     nar_lookahead: int = setting(4, "AR frames past a chunk that the NAR reads before deciding the chunk's codebooks "
                                     "2-8 (its attention looks both ways; 0: none)")
 
