@@ -325,8 +325,9 @@ def report_streaming(args, devices, summary):
     """The streaming rows, printed as they come; ``first_audio_ms=`` joins the summary."""
     config = StreamConfig(args.stream_first_frames, args.stream_max_frames, args.stream_nar_lookahead)
     print(f"\nstreaming synthesis ({config}): {args.steps / 75:.1f} s after a 3 s prompt, batch 1, from the call "
-          "(text, prompt encoding, AR, NAR, codec; known voice: its prompt's codes cached); audio s/s = audio seconds per "
-          "second of wall time; stall = how long after the first audio playback must start never to wait for a chunk")
+          "(text, prompt encoding, AR, NAR, codec; known voice: its prompt's codes cached); audio s/s = audio seconds "
+          "per second of wall time; stall = how long after the first audio playback must start never to wait for a "
+          "chunk")
     print(f"{'config':7} {'device':6} {'format':9} {'one pass s':>10} {'first audio ms':>14} {'known voice':>11} "
           f"{'streamed s':>10} {'audio s/s':>9} {'stall s':>7} {'chunks':>6}")
     for name in args.stream_configs.split():
