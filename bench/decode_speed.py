@@ -267,20 +267,13 @@ def stream_formats(name, device):
 
 
 def timed_stream(synth, request, config):
-    """(seconds to the first audio, seconds in all, audio seconds, stall, chunks). Stall: how long after the first
-    audio playback must start never to wait for a chunk (the largest lag of a chunk behind the audio before it)."""
-    start = time.perf_counter()
-    first, samples, stalled, chunks = None, 0, 0.0, 0
+    """(seconds to the first audio, seconds in all, audio seconds, stall, chunks): ``StreamClock``'s."""
+    from valle.infer.synthesize import StreamClock
+    clock, chunks = StreamClock(), 0
     for chunk in synth.stream(request, config):
-        now = time.perf_counter() - start
+        clock.add(chunk.audio)
         chunks += 1
-        if len(chunk.audio):
-            if first is None:
-                first = now
-            stalled += max(0.0, now - first - samples / CODEC_SAMPLE_RATE - stalled)
-            samples += len(chunk.audio)
-    return first, time.perf_counter() - start, samples / CODEC_SAMPLE_RATE, stalled, chunks
-
+    return clock.first_s, clock.elapsed(), clock.samples / CODEC_SAMPLE_RATE, clock.stall_s, chunks
 
 def bench_stream(name, device, steps, repeats, config: StreamConfig):
     """Streaming against one-pass synthesis of ``steps`` frames (AR held to exactly that length by the guards) after

@@ -13,7 +13,6 @@ pass (``Synthesizer.synthesize``) and streamed (``Synthesizer.stream``) with eac
 import argparse
 import dataclasses
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 from valle.codec.mel_rvq import N_MELS, MelRvqCodec
 from valle.constants import CODEC_SAMPLE_RATE
 from valle.infer.config import DecodeConfig, StreamConfig
-from valle.infer.synthesize import Request, Synthesizer
+from valle.infer.synthesize import Request, StreamClock, Synthesizer
 
 
 def read_test_list(synth_dir: Path, num: int):
@@ -68,13 +67,13 @@ def main():
         cb1 = all8 = rest = 0
         l1, first, audio_s, wall = [], [], 0.0, 0.0
         for request, reference in zip(requests, one_pass):
-            start = time.perf_counter()
+            clock = StreamClock()
             chunks = []
             for chunk in synth.stream(request, config):
-                if len(chunk.audio) and not chunks:
-                    first.append(time.perf_counter() - start)
+                clock.add(chunk.audio)
                 chunks.append(chunk)
-            wall += time.perf_counter() - start
+            wall += clock.elapsed()
+            first.append(clock.first_s)
             codes = np.concatenate([c.codes for c in chunks])
             audio = np.concatenate([c.audio for c in chunks])
             audio_s += len(audio) / CODEC_SAMPLE_RATE

@@ -154,3 +154,17 @@ def test_cli_stream_writes_the_wav_and_raw_pcm_to_stdout(recipe, tmp_path, capsy
     with pytest.raises(SystemExit) as exit_:
         main(bad + ["--out", str(tmp_path / "bad.wav"), "--stream"])
     assert exit_.value.code == 1 and "cannot read" in caplog.text and not (tmp_path / "bad.wav").exists()
+
+
+def test_stream_clock_first_audio_and_stall(monkeypatch):
+    """Chunks of 1 s at 0.5 s (the first), 1.0 s and 3.0 s after the call: playback from 0.5 s would wait at 3.0 s
+    for 0.5 s (2 s of audio played by 2.5 s), so the stall is 0.5 s; an empty chunk changes nothing."""
+    import valle.infer.synthesize as synthesize
+    now = [10.0]
+    monkeypatch.setattr(synthesize.time, "perf_counter", lambda: now[0])
+    clock = synthesize.StreamClock()
+    second = np.zeros(24000, np.float32)
+    for t, audio in ((0.5, second), (1.0, second), (2.0, second[:0]), (3.0, second)):
+        now[0] = 10.0 + t
+        clock.add(audio)
+    assert clock.first_s == 0.5 and clock.stall_s == 0.5 and clock.samples == 3 * 24000

@@ -16,7 +16,6 @@ word, and --text is what follows it; --keep-prompt outputs the prompt and its co
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import soundfile as sf
 from valle.constants import CODEC_SAMPLE_RATE
 from valle.infer.config import DecodeConfig, StreamConfig
 from valle.infer.prompt import PromptError
-from valle.infer.synthesize import MODES, Request, Synthesizer
+from valle.infer.synthesize import MODES, Request, StreamClock, Synthesizer
 from valle.infer.text import TextError
 from valle.models.io import CheckpointError
 from valle.utils.audio import write_wav
@@ -80,20 +79,13 @@ def stream_to(out: Path, synth: Synthesizer, request: Request, config: StreamCon
     """Write each chunk as it comes: to a wav file (flushed after every chunk, so a reader sees it grow; removed
     if synthesis fails) or, for ``-``, to standard output as raw 16-bit PCM. Logs the time to the first audio and
     the stall: how long after it playback must start never to wait for a chunk."""
-    start = time.perf_counter()
+    clock = StreamClock()
     to_stdout = str(out) == "-"
     sink = sys.stdout.buffer if to_stdout else sf.SoundFile(out, "w", CODEC_SAMPLE_RATE, 1, "PCM_16")
-    first_ms, samples, stalled = None, 0, 0.0
     try:
         for chunk in synth.stream(request, config):
-            now = time.perf_counter() - start
+            clock.add(chunk.audio)
             if len(chunk.audio):
-                if first_ms is None:
-                    first_ms = 1000 * now
-                else:   # the largest lag of a chunk behind the audio before it: how long after the first audio
-                    # playback must start never to wait
-                    stalled += max(0.0, now - first_ms / 1000 - samples / CODEC_SAMPLE_RATE - stalled)
-                samples += len(chunk.audio)
                 if to_stdout:
                     sink.write((np.clip(chunk.audio, -1, 1) * 32767).astype("<i2").tobytes())
                 else:
@@ -108,10 +100,9 @@ def stream_to(out: Path, synth: Synthesizer, request: Request, config: StreamCon
         raise
     if not to_stdout:
         sink.close()
-    wall = time.perf_counter() - start
-    logging.info(f"{out}: {samples / CODEC_SAMPLE_RATE:.2f} s streamed in {wall:.2f} s; first audio after "
-                 f"{first_ms or 0:.0f} ms; playback started {stalled:.2f} s after it never waits")
-
+    logging.info(f"{out}: {clock.samples / CODEC_SAMPLE_RATE:.2f} s streamed in {clock.elapsed():.2f} s; first audio "
+                 f"after {1000 * (clock.first_s or 0):.0f} ms; playback started {clock.stall_s:.2f} s after it never "
+                 "waits")
 
 def main(argv=None):
     args = get_args(argv)

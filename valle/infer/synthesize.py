@@ -18,6 +18,7 @@ is split at sentence ends (then clauses, then words) and each piece is synthesiz
 in the same batch; the pieces' audio is joined. A continuation must be one utterance: too long is an error.
 """
 import hashlib
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from valle.codec.encodec import codec_identity, load_codec
+from valle.constants import CODEC_SAMPLE_RATE
 from valle.codec.stream import StreamingDecoder
 from valle.infer.config import StreamConfig
 from valle.infer.decode import DecodeConfig, generate_ar, generate_nar, iter_ar
@@ -73,6 +75,30 @@ class AudioChunk:
     hit_eos: Optional[bool] = None     # on a piece's last chunk: False if the length guard cut it
 
 
+class StreamClock:
+    """Times a stream from its creation (the call): ``first_s``, when the first audio came, and ``stall_s``, how long
+    after it playback must start never to wait for a chunk (the largest lag of a chunk behind the audio before it)."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.first_s: Optional[float] = None
+        self.stall_s = 0.0
+        self.samples = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def add(self, audio: np.ndarray) -> None:
+        """A chunk's audio has come, now."""
+        if not len(audio):
+            return
+        now = self.elapsed()
+        if self.first_s is None:
+            self.first_s = now
+        self.stall_s = max(self.stall_s, now - self.first_s - self.samples / CODEC_SAMPLE_RATE)
+        self.samples += len(audio)
+
+
 def check_codec(codec_path: Path, trained_on: dict) -> None:
     """Refuse a codec other than the one whose tokens the models learned (``trained_on``: {model: identity or
     None}; None: a model file from before models recorded it, not checked)."""
@@ -83,6 +109,16 @@ def check_codec(codec_path: Path, trained_on: dict) -> None:
                                   f"{ident.get('sha256')} from {ident.get('path')}) than {codec_path} "
                                   f"({here['kind']} {here['sha256']}): its codes would decode to noise. Use the "
                                   "tokens/codec.pt of the data the models were trained on")
+
+
+def _pad(seqs, device: torch.device):
+    """Sequences (lists, arrays or tensors of one trailing shape) -> (``[B, max length, ...]`` long tensor padded with
+    0, lengths ``[B]``), on ``device``."""
+    lens = torch.tensor([len(s) for s in seqs])
+    out = torch.zeros(len(seqs), int(lens.max()), *np.asarray(seqs[0]).shape[1:], dtype=torch.long)
+    for b, s in enumerate(seqs):
+        out[b, : len(s)] = torch.as_tensor(np.asarray(s))
+    return out.to(device), lens.to(device)
 
 
 def _spoken(phones: List[str]) -> int:
@@ -230,29 +266,15 @@ class Synthesizer:
     def _tensors(self, prepared: List[tuple]):
         """Batched model inputs of prepared pieces: (AR text, lengths), (NAR text, lengths), (prompt codes
         [B, P, 8], lengths), phones to speak [B]."""
-        B = len(prepared)
         ids = lambda phones: [self.phone_ids[p] for p in phones] + [self.eos]  # noqa: E731
-
-        def pad(seqs, dtype=torch.long):
-            lens = torch.tensor([len(s) for s in seqs])
-            out = torch.zeros(B, int(lens.max()), *np.asarray(seqs[0]).shape[1:], dtype=dtype)
-            for b, s in enumerate(seqs):
-                out[b, : len(s)] = torch.as_tensor(np.asarray(s))
-            return out.to(self.device), lens.to(self.device)
-
         target_phones = torch.tensor([_spoken(p[1]) for p in prepared], device=self.device).clamp(min=1)
-        return (pad([ids(p[0]) for p in prepared]), pad([ids(p[1]) for p in prepared]), pad([p[2] for p in prepared]),
-                target_phones)
+        return (_pad([ids(p[0]) for p in prepared], self.device), _pad([ids(p[1]) for p in prepared], self.device),
+                _pad([p[2] for p in prepared], self.device), target_phones)
 
     def _synthesize(self, prepared: List[tuple]) -> List[Result]:
-        B = len(prepared)
         (ar_text, ar_lens), (nar_text, nar_lens), (prompt, prompt_lens), target_phones = self._tensors(prepared)
         ar = generate_ar(self.ar, ar_text, ar_lens, prompt[..., 0], prompt_lens, target_phones, self.decode)
-        lens = torch.tensor([len(c) for c in ar.codes])
-        first = torch.zeros(B, max(int(lens.max()), 1), dtype=torch.long)
-        for b, c in enumerate(ar.codes):
-            first[b, : len(c)] = c
-        first, code_lens = first.to(self.device), lens.clamp(min=1).to(self.device)
+        first, code_lens = _pad([c if len(c) else torch.zeros(1, dtype=torch.long) for c in ar.codes], self.device)
         codes = generate_nar(self.nar, nar_text, nar_lens, prompt, prompt_lens, first, code_lens, self.decode)
         results = []
         for b, (_, _, prompt_codes, keep_prompt) in enumerate(prepared):
